@@ -1,0 +1,19 @@
+// Bundles the server into dist/: workspace packages (TypeScript source) are inlined, npm dependencies stay
+// external so native modules such as onnxruntime-node load from node_modules.
+import { build } from "esbuild";
+import { readFileSync } from "node:fs";
+
+const { dependencies } = JSON.parse(readFileSync(new URL("./package.json", import.meta.url), "utf8"));
+const external = Object.keys(dependencies).filter((name) => !name.startsWith("@tts/"));
+
+await build({
+  entryPoints: { main: "src/main.ts" },
+  outdir: "dist",
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "esm",
+  sourcemap: true,
+  external,
+  logLevel: "info",
+});

@@ -1,0 +1,41 @@
+import { describe, expect, it } from "vitest";
+
+import { EnvError, parseEnv } from "../src/env";
+
+describe("parseEnv", () => {
+  it("applies the seed-compatible defaults", () => {
+    expect(parseEnv({})).toEqual({
+      PORT: 7860,
+      HOST: "0.0.0.0",
+      CORS_ORIGINS: ["http://localhost:3000", "http://127.0.0.1:3000"],
+      LOG_LEVEL: "info",
+    });
+  });
+
+  it("coerces and normalizes valid values, treating empty ones as unset", () => {
+    const env = parseEnv({ PORT: "8080", HOST: "", CORS_ORIGINS: "https://app.example.com/, http://localhost:5173" });
+    expect(env.PORT).toBe(8080);
+    expect(env.HOST).toBe("0.0.0.0");
+    expect(env.CORS_ORIGINS).toEqual(["https://app.example.com", "http://localhost:5173"]);
+  });
+
+  it("rejects a bad port naming the variable, its value and the expectation", () => {
+    expect(() => parseEnv({ PORT: "http" })).toThrow(EnvError);
+    expect(() => parseEnv({ PORT: "http" })).toThrow(/PORT="http": expected a port number/);
+    expect(() => parseEnv({ PORT: "70000" })).toThrow(/PORT="70000": expected a port from 0 to 65535/);
+    expect(() => parseEnv({ PORT: "78.5" })).toThrow(/PORT="78.5": expected a whole number/);
+  });
+
+  it("lists every bad variable at once", () => {
+    let message = "";
+    try {
+      parseEnv({ PORT: "-1", CORS_ORIGINS: "https://ok.example.com,https://bad.example.com/path", LOG_LEVEL: "loud" });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/^Invalid inference node configuration:/);
+    expect(message).toMatch(/PORT="-1"/);
+    expect(message).toMatch(/CORS_ORIGINS=.*expected an origin like/);
+    expect(message).toMatch(/LOG_LEVEL="loud"/);
+  });
+});

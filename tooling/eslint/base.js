@@ -4,21 +4,32 @@ import globals from "globals";
 import tseslint from "typescript-eslint";
 
 /** Configuration is validated once, in each app's env module; nothing else reads process.env. */
-const restrictEnvAccess = tseslint.config(
-  {
-    files: ["**/*.ts", "**/*.tsx"],
-    ignores: ["**/env.ts", "**/*.test.ts", "**/test/**", "**/e2e/**", "**/bench/**"],
-    rules: {
-      "no-restricted-properties": [
-        "error",
-        { object: "process", property: "env", message: "Import the validated env module (src/env.ts) instead." },
-      ],
-    },
+const restrictEnvAccess = tseslint.config({
+  files: ["**/*.ts", "**/*.tsx"],
+  ignores: ["**/env.ts", "**/*.test.ts", "**/test/**", "**/e2e/**", "**/bench/**"],
+  rules: {
+    "no-restricted-properties": [
+      "error",
+      {
+        object: "process",
+        property: "env",
+        message: "Import the validated env module (src/env.ts) instead.",
+      },
+    ],
   },
-);
+});
 
 export default tseslint.config(
-  { ignores: ["**/dist/**", "**/.next/**", "**/.turbo/**", "**/.cache/**", "**/test-results/**", "**/next-env.d.ts"] },
+  {
+    ignores: [
+      "**/dist/**",
+      "**/.next/**",
+      "**/.turbo/**",
+      "**/.cache/**",
+      "**/test-results/**",
+      "**/next-env.d.ts",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

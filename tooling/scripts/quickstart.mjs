@@ -9,9 +9,14 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const pnpmVersion = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).packageManager.split("@")[1];
+const pnpmVersion = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).packageManager.split(
+  "@",
+)[1];
 const pnpmHome = path.join(root, ".cache", "pnpm");
-const env = { ...process.env, PATH: `${path.join(pnpmHome, "node_modules", ".bin")}${path.delimiter}${process.env.PATH}` };
+const env = {
+  ...process.env,
+  PATH: `${path.join(pnpmHome, "node_modules", ".bin")}${path.delimiter}${process.env.PATH}`,
+};
 const ci = Boolean(process.env.CI);
 
 function step(title) {
@@ -34,8 +39,18 @@ function installedPnpmVersion() {
 function ensurePnpm() {
   if (installedPnpmVersion() === pnpmVersion) return;
   step(`Installing pnpm ${pnpmVersion} into .cache/pnpm`);
-  run("npm", ["install", "--prefix", pnpmHome, "--no-save", "--no-audit", "--no-fund", "--loglevel=error", `pnpm@${pnpmVersion}`]);
-  if (installedPnpmVersion() !== pnpmVersion) throw new Error(`pnpm ${pnpmVersion} is not runnable after install`);
+  run("npm", [
+    "install",
+    "--prefix",
+    pnpmHome,
+    "--no-save",
+    "--no-audit",
+    "--no-fund",
+    "--loglevel=error",
+    `pnpm@${pnpmVersion}`,
+  ]);
+  if (installedPnpmVersion() !== pnpmVersion)
+    throw new Error(`pnpm ${pnpmVersion} is not runnable after install`);
 }
 
 function installDependencies() {
@@ -60,18 +75,20 @@ function ensureChromium() {
   run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", "chromium"], { env: aptEnv });
 }
 
-// Each vitest run writes test-results/vitest.json (tooling/vitest); sum them into one closing line.
+// Each vitest run writes a JSON report into its workspace's test-results/ (tooling/vitest); sum them into one line.
 function summarizeTests() {
   let passed = 0;
   let failed = 0;
   let skipped = 0;
   for (const dir of workspaceDirs()) {
-    const report = path.join(dir, "test-results", "vitest.json");
-    if (!existsSync(report)) continue;
-    const json = JSON.parse(readFileSync(report, "utf8"));
-    passed += json.numPassedTests;
-    failed += json.numFailedTests;
-    skipped += json.numPendingTests + (json.numTodoTests ?? 0);
+    const reports = path.join(dir, "test-results");
+    if (!existsSync(reports)) continue;
+    for (const file of readdirSync(reports).filter((name) => name.endsWith(".json"))) {
+      const json = JSON.parse(readFileSync(path.join(reports, file), "utf8"));
+      passed += json.numPassedTests;
+      failed += json.numFailedTests;
+      skipped += json.numPendingTests + (json.numTodoTests ?? 0);
+    }
   }
   return { passed, failed, skipped };
 }
@@ -149,4 +166,3 @@ try {
   console.error(`\n\x1b[31mquickstart ${process.argv[2]} failed:\x1b[0m ${error.message}`);
   process.exit(1);
 }
-void ci;

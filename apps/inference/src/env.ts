@@ -47,7 +47,9 @@ function isOrigin(value: string): boolean {
  */
 export function parseEnv(source: Record<string, string | undefined>): InferenceEnv {
   const present = Object.fromEntries(
-    Object.entries(source).filter(([key, value]) => key in envSchema.shape && value !== undefined && value !== ""),
+    Object.entries(source).filter(
+      ([key, value]) => key in envSchema.shape && value !== undefined && value !== "",
+    ),
   );
   const result = envSchema.safeParse(present);
   if (result.success) return result.data;

@@ -13,7 +13,11 @@ describe("parseEnv", () => {
   });
 
   it("coerces and normalizes valid values, treating empty ones as unset", () => {
-    const env = parseEnv({ PORT: "8080", HOST: "", CORS_ORIGINS: "https://app.example.com/, http://localhost:5173" });
+    const env = parseEnv({
+      PORT: "8080",
+      HOST: "",
+      CORS_ORIGINS: "https://app.example.com/, http://localhost:5173",
+    });
     expect(env.PORT).toBe(8080);
     expect(env.HOST).toBe("0.0.0.0");
     expect(env.CORS_ORIGINS).toEqual(["https://app.example.com", "http://localhost:5173"]);
@@ -29,7 +33,11 @@ describe("parseEnv", () => {
   it("lists every bad variable at once", () => {
     let message = "";
     try {
-      parseEnv({ PORT: "-1", CORS_ORIGINS: "https://ok.example.com,https://bad.example.com/path", LOG_LEVEL: "loud" });
+      parseEnv({
+        PORT: "-1",
+        CORS_ORIGINS: "https://ok.example.com,https://bad.example.com/path",
+        LOG_LEVEL: "loud",
+      });
     } catch (error) {
       message = (error as Error).message;
     }

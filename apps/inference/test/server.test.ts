@@ -35,7 +35,10 @@ describe("inference HTTP server", () => {
     expect(health.version).toMatch(/^\d+\.\d+\.\d+/);
     expect(health.uptimeSeconds).toBeGreaterThanOrEqual(0);
     expect(health.onnxRuntime.version).toMatch(/^1\.\d+\.\d+/);
-    expect(health.onnxRuntime.backends.find((b) => b.name === "cpu")).toEqual({ name: "cpu", available: true });
+    expect(health.onnxRuntime.backends.find((b) => b.name === "cpu")).toEqual({
+      name: "cpu",
+      available: true,
+    });
     // No GPU install here: CUDA is reported, unavailable, with the way to enable it.
     const cuda = health.onnxRuntime.backends.find((b) => b.name === "cuda");
     expect(cuda?.available).toBe(false);

@@ -4,23 +4,35 @@ import { type IncomingMessage, type ServerResponse } from "node:http";
  * CORS allowlist: the browser calls this node directly in production (see DESIGN.md data flow), so only
  * configured origins may read responses. Returns true when the request was a preflight and is fully answered.
  */
-export function applyCors(req: IncomingMessage, res: ServerResponse, allowedOrigins: readonly string[]): boolean {
+export function applyCors(
+  req: IncomingMessage,
+  res: ServerResponse,
+  allowedOrigins: readonly string[],
+): boolean {
   const origin = req.headers.origin;
   const allowed = origin !== undefined && (allowedOrigins.includes("*") || allowedOrigins.includes(origin));
   if (allowed) {
     res.setHeader("Access-Control-Allow-Origin", origin);
     res.setHeader("Vary", "Origin");
-    res.setHeader("Access-Control-Expose-Headers", "Content-Length, Content-Range, Retry-After, X-Request-Id");
+    res.setHeader(
+      "Access-Control-Expose-Headers",
+      "Content-Length, Content-Range, Retry-After, X-Request-Id",
+    );
   }
   if (req.method !== "OPTIONS" || req.headers["access-control-request-method"] === undefined) return false;
   if (!allowed) {
     res.writeHead(403, { "Content-Type": "application/json" });
-    res.end(JSON.stringify({ error: { code: "CORS_ORIGIN_NOT_ALLOWED", message: `Origin ${origin ?? "(none)"} is not allowed` } }));
+    res.end(
+      JSON.stringify({
+        error: { code: "CORS_ORIGIN_NOT_ALLOWED", message: `Origin ${origin ?? "(none)"} is not allowed` },
+      }),
+    );
     return true;
   }
   res.writeHead(204, {
     "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
-    "Access-Control-Allow-Headers": req.headers["access-control-request-headers"] ?? "Content-Type, Authorization",
+    "Access-Control-Allow-Headers":
+      req.headers["access-control-request-headers"] ?? "Content-Type, Authorization",
     "Access-Control-Max-Age": "600",
   });
   res.end();

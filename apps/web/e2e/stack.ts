@@ -1,0 +1,121 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createRequire } from "node:module";
+import { createServer } from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const webDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const require = createRequire(import.meta.url);
+
+export interface RunningProcess {
+  child: ChildProcess;
+  output: () => string;
+  stop: () => Promise<void>;
+}
+
+function startProcess(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  cwd: string,
+): RunningProcess {
+  const child = spawn(command, args, {
+    cwd,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  return {
+    child,
+    output: () => output,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      }),
+  };
+}
+
+async function waitFor<T>(
+  what: string,
+  proc: RunningProcess,
+  probe: () => T | undefined | Promise<T | undefined>,
+) {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (proc.child.exitCode !== null) throw new Error(`${what} exited early:\n${proc.output()}`);
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${what} not ready after 60 s:\n${proc.output()}`);
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
+    });
+  });
+}
+
+/** The inference node's production build (apps/inference/dist), on an ephemeral port it reports in its log. */
+export async function startInference(env: Record<string, string>): Promise<RunningProcess & { url: string }> {
+  const inferenceDir = path.dirname(require.resolve("@tts/inference/package.json"));
+  const proc = startProcess(
+    process.execPath,
+    ["dist/main.js"],
+    { PORT: "0", HOST: "127.0.0.1", ...env },
+    inferenceDir,
+  );
+  const port = await waitFor("inference node", proc, () => {
+    const match = /"port":(\d+).*"inference node listening"/.exec(proc.output());
+    return match?.[1];
+  });
+  return { ...proc, url: `http://127.0.0.1:${port}` };
+}
+
+/** `next start` on the production build in .next. */
+export async function startWeb(
+  port: number,
+  env: Record<string, string>,
+): Promise<RunningProcess & { url: string }> {
+  const nextBin = require.resolve("next/dist/bin/next");
+  const proc = startProcess(
+    process.execPath,
+    [nextBin, "start", "--port", String(port), "--hostname", "127.0.0.1"],
+    { NEXT_TELEMETRY_DISABLED: "1", ...env },
+    webDir,
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor("web app", proc, async () => {
+    try {
+      await fetch(url, { redirect: "manual" });
+      return true;
+    } catch {
+      return undefined;
+    }
+  });
+  return { ...proc, url };
+}
+
+export const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+/** Flags for Debian's chromium as root on a machine without outside network (see README: Testing). */
+export const chromiumArgs = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];

@@ -1,0 +1,32 @@
+"use client";
+
+import { QueryClientProvider, type QueryClient } from "@tanstack/react-query";
+import { httpBatchLink } from "@trpc/client";
+import { createTRPCReact } from "@trpc/react-query";
+import { type AppRouter } from "@tts/api";
+import { useState, type ReactNode } from "react";
+
+import { makeQueryClient } from "./query-client";
+
+/** Typed hooks for the inference node's router: `api.health.useQuery()`. */
+export const api = createTRPCReact<AppRouter>();
+
+let browserQueryClient: QueryClient | undefined;
+
+// One QueryClient per server request, one for the browser's lifetime.
+function getQueryClient(): QueryClient {
+  if (typeof window === "undefined") return makeQueryClient();
+  return (browserQueryClient ??= makeQueryClient());
+}
+
+export function TRPCReactProvider({ apiBase, children }: { apiBase: string; children: ReactNode }) {
+  const queryClient = getQueryClient();
+  const [trpcClient] = useState(() =>
+    api.createClient({ links: [httpBatchLink({ url: `${apiBase}/trpc` })] }),
+  );
+  return (
+    <api.Provider client={trpcClient} queryClient={queryClient}>
+      <QueryClientProvider client={queryClient}>{children}</QueryClientProvider>
+    </api.Provider>
+  );
+}

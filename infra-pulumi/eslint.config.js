@@ -1,3 +1,0 @@
-import base from "@tts/eslint-config/base";
-
-export default base;

@@ -38,7 +38,10 @@ export default tseslint.config(
       parserOptions: { projectService: true },
     },
     rules: {
-      "@typescript-eslint/consistent-type-imports": ["error", { fixStyle: "inline-type-imports" }],
+      "@typescript-eslint/consistent-type-imports": ["error", { fixStyle: "separate-type-imports" }],
+      // `import { type X }` keeps a side-effect import under verbatimModuleSyntax (it pulled @trpc/server into
+      // the browser bundle once); `import type { X }` is erased.
+      "@typescript-eslint/no-import-type-side-effects": "error",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "@typescript-eslint/no-misused-promises": ["error", { checksVoidReturn: { attributes: false } }],
     },

@@ -16,8 +16,9 @@ const pnpmHome = path.join(root, ".cache", "pnpm");
 const env = {
   ...process.env,
   PATH: `${path.join(pnpmHome, "node_modules", ".bin")}${path.delimiter}${process.env.PATH}`,
+  NEXT_TELEMETRY_DISABLED: "1",
+  TURBO_TELEMETRY_DISABLED: "1",
 };
-const ci = Boolean(process.env.CI);
 
 function step(title) {
   console.log(`\n\x1b[1m==> ${title}\x1b[0m`);

@@ -1,3 +1,3 @@
-import { type ViteUserConfig } from "vitest/config";
+import type { ViteUserConfig } from "vitest/config";
 
 export function defineVitestConfig(overrides?: ViteUserConfig): ViteUserConfig;

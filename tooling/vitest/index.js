@@ -18,5 +18,8 @@ const base = defineConfig({
  * @param {import("vitest/config").ViteUserConfig} [overrides]
  */
 export function defineVitestConfig(overrides = {}) {
-  return mergeConfig(base, overrides);
+  const merged = mergeConfig(base, overrides);
+  // mergeConfig concatenates arrays; a workspace that names its own test files means only those.
+  if (overrides.test?.include) merged.test.include = overrides.test.include;
+  return merged;
 }

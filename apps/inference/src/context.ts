@@ -1,4 +1,4 @@
-import { type ApiContext } from "@tts/api";
+import type { ApiContext } from "@tts/api";
 
 import packageJson from "../package.json" with { type: "json" };
 import { listRuntimeBackends, onnxRuntimeVersion } from "./onnx/backends";

@@ -1,7 +1,7 @@
-import { type Server } from "node:http";
+import type { Server } from "node:http";
 
 import { createTRPCClient, httpBatchLink, TRPCClientError } from "@trpc/client";
-import { type AppRouter } from "@tts/api";
+import type { AppRouter } from "@tts/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { createApiContext } from "../src/context";

@@ -10,7 +10,7 @@ let page: Page;
 
 beforeAll(async () => {
   const webPort = await freePort();
-  inference = await startInference({ CORS_ORIGINS: `http://127.0.0.1:${webPort}`, LOG_LEVEL: "warn" });
+  inference = await startInference({ CORS_ORIGINS: `http://127.0.0.1:${webPort}` });
   web = await startWeb(webPort, { NEXT_PUBLIC_TTS_API_BASE: inference.url });
   browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
   page = await browser.newPage();

@@ -1,6 +1,6 @@
-import { type inferRouterInputs, type inferRouterOutputs } from "@trpc/server";
+import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
 
-import { type AppRouter } from "./root";
+import type { AppRouter } from "./root";
 
 export { appRouter, createCaller, type AppRouter } from "./root";
 export type { ApiContext, RuntimeBackend } from "./context";

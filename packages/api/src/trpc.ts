@@ -1,7 +1,7 @@
 import { initTRPC } from "@trpc/server";
 import { z, ZodError } from "zod";
 
-import { type ApiContext } from "./context";
+import type { ApiContext } from "./context";
 
 const t = initTRPC.context<ApiContext>().create({
   // Zod failures reach clients as a flat field -> messages map next to the human-readable message.

@@ -1,4 +1,4 @@
-import { type IncomingMessage, type ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 
 /**
  * CORS allowlist: the browser calls this node directly in production (see DESIGN.md data flow), so only

@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 
 import { appRouter, type ApiContext } from "@tts/api";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 
-import { type Logger } from "../logger";
+import type { Logger } from "../logger";
 import { applyCors } from "./cors";
 
 export interface InferenceServerOptions {

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 
-import { type RuntimeBackend } from "@tts/api";
+import type { RuntimeBackend } from "@tts/api";
 import { env as ortEnv, listSupportedBackends } from "onnxruntime-node";
 
 /** Execution providers this service can select (`device`: auto|cpu|cuda). */

@@ -1,6 +1,6 @@
-import { type Metadata } from "next";
+import type { Metadata } from "next";
 import { connection } from "next/server";
-import { type ReactNode } from "react";
+import type { ReactNode } from "react";
 
 import { getWebEnv } from "../env";
 import { TRPCReactProvider } from "../trpc/react";

@@ -3,7 +3,7 @@
 import { QueryClientProvider, type QueryClient } from "@tanstack/react-query";
 import { httpBatchLink } from "@trpc/client";
 import { createTRPCReact } from "@trpc/react-query";
-import { type AppRouter } from "@tts/api";
+import type { AppRouter } from "@tts/api";
 import { useState, type ReactNode } from "react";
 
 import { makeQueryClient } from "./query-client";

@@ -1,5 +1,5 @@
-import { type ApiContext } from "../../context";
-import { type HealthOutput } from "./health.schema";
+import type { ApiContext } from "../../context";
+import type { HealthOutput } from "./health.schema";
 
 export function healthHandler({ ctx }: { ctx: ApiContext }): HealthOutput {
   return {

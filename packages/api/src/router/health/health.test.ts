@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { type ApiContext } from "../../context";
+import type { ApiContext } from "../../context";
 import { createCaller } from "../../root";
 
 function contextAt(nowMs: number, overrides: Partial<ApiContext> = {}): ApiContext {

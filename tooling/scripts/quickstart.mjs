@@ -133,23 +133,35 @@ function start() {
   step("Building (turbo)");
   run("pnpm", ["run", "build"]);
   step("Starting inference on :7860 and web on :3000 (Ctrl-C stops both)");
-  const children = [
-    ["inference", ["--filter", "@tts/inference", "run", "start"]],
-    ["web", ["--filter", "@tts/web", "run", "start"]],
-  ].map(([name, args]) => {
-    const child = spawn("pnpm", ["--silent", ...args], { cwd: root, env, stdio: "inherit" });
+  let stopping = false;
+  // Each app runs in its own process group so stopping reaches the server under pnpm, not only pnpm itself.
+  const children = ["@tts/inference", "@tts/web"].map((name) => {
+    const child = spawn("pnpm", ["--silent", "--filter", name, "run", "start"], {
+      cwd: root,
+      env,
+      stdio: "inherit",
+      detached: true,
+    });
     child.on("exit", (code, signal) => {
-      console.log(`${name} exited (${code ?? signal}); stopping the stack`);
-      shutdown(code ?? 1);
+      if (!stopping) console.log(`${name} exited (${code ?? signal}); stopping the stack`);
+      shutdown(stopping ? 0 : 1);
     });
     return child;
   });
-  let stopping = false;
   function shutdown(code) {
-    if (stopping) return;
-    stopping = true;
-    for (const child of children) if (child.exitCode === null) child.kill("SIGTERM");
-    process.exitCode = code;
+    if (!stopping) {
+      stopping = true;
+      process.exitCode = code;
+    }
+    for (const child of children) {
+      if (child.exitCode === null && child.signalCode === null) {
+        try {
+          process.kill(-child.pid, "SIGTERM");
+        } catch {
+          // already gone
+        }
+      }
+    }
   }
   process.on("SIGINT", () => shutdown(0));
   process.on("SIGTERM", () => shutdown(0));

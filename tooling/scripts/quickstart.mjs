@@ -59,21 +59,28 @@ function installDependencies() {
   run("pnpm", ["install", "--frozen-lockfile"]);
 }
 
-// Browser tests drive Debian's chromium through playwright-core (its own browser download cannot work offline).
-function ensureChromium() {
-  const chromium = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-  if (existsSync(chromium)) return;
+// Tests use real players and browsers from Debian: chromium (driven by playwright-core, whose own browser
+// download cannot work offline) and ffmpeg (reads the audio streams the way clients do).
+const DEBIAN_TEST_TOOLS = [
+  { pkg: "chromium", binary: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium" },
+  { pkg: "ffmpeg", binary: "/usr/bin/ffmpeg" },
+];
+
+function ensureTestTools() {
+  const missing = DEBIAN_TEST_TOOLS.filter(({ binary }) => !existsSync(binary));
+  if (missing.length === 0) return;
+  const names = missing.map(({ pkg }) => pkg);
   const isRoot = process.getuid?.() === 0;
   if (!isRoot || !existsSync("/usr/bin/apt-get")) {
     throw new Error(
-      `Browser tests need Chromium at ${chromium}. Install it (Debian/Ubuntu: sudo apt-get install chromium) ` +
-        "or set CHROMIUM_PATH to an existing Chromium binary.",
+      `The tests need ${names.join(" and ")} (${missing.map(({ binary }) => binary).join(", ")}). ` +
+        `Install them (Debian/Ubuntu: sudo apt-get install ${names.join(" ")}), or set CHROMIUM_PATH.`,
     );
   }
-  step("Installing Debian's chromium for the browser tests");
+  step(`Installing Debian's ${names.join(" and ")} for the tests`);
   const aptEnv = { ...env, DEBIAN_FRONTEND: "noninteractive" };
   run("apt-get", ["update", "-qq"], { env: aptEnv });
-  run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", "chromium"], { env: aptEnv });
+  run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...names], { env: aptEnv });
 }
 
 // Each vitest run writes a JSON report into its workspace's test-results/ (tooling/vitest); sum them into one line.
@@ -106,7 +113,7 @@ function workspaceDirs() {
 function test() {
   ensurePnpm();
   installDependencies();
-  ensureChromium();
+  ensureTestTools();
   for (const dir of workspaceDirs()) rmSync(path.join(dir, "test-results"), { recursive: true, force: true });
   let failure;
   try {

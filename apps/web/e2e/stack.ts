@@ -106,16 +106,3 @@ export async function startWeb(
   });
   return { ...proc, url };
 }
-
-export const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-
-/** Flags for Debian's chromium as root on a machine without outside network (see README: Testing). */
-export const chromiumArgs = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];

@@ -1,7 +1,8 @@
-import { chromium, type Browser, type Page } from "playwright-core";
+import { launchChromium } from "@tts/vitest-config/chromium";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { chromiumArgs, chromiumPath, freePort, startInference, startWeb, type RunningProcess } from "./stack";
+import { freePort, startInference, startWeb, type RunningProcess } from "./stack";
 
 let inference: RunningProcess & { url: string };
 let web: RunningProcess & { url: string };
@@ -12,7 +13,7 @@ beforeAll(async () => {
   const webPort = await freePort();
   inference = await startInference({ CORS_ORIGINS: `http://127.0.0.1:${webPort}` });
   web = await startWeb(webPort, { NEXT_PUBLIC_TTS_API_BASE: inference.url });
-  browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
+  browser = await launchChromium();
   page = await browser.newPage();
 });
 

@@ -23,7 +23,9 @@ export function peakLevel(samples: Float32Array): number {
  */
 export function crossfade(a: Float32Array, b: Float32Array, overlap: number): Float32Array {
   if (!Number.isInteger(overlap) || overlap < 0 || overlap > a.length || overlap > b.length) {
-    throw new RangeError(`Crossfade overlap ${overlap} must be a whole number from 0 to ${Math.min(a.length, b.length)}.`);
+    throw new RangeError(
+      `Crossfade overlap ${overlap} must be a whole number from 0 to ${Math.min(a.length, b.length)}.`,
+    );
   }
   const out = new Float32Array(a.length + b.length - overlap);
   const joinStart = a.length - overlap;
@@ -54,7 +56,11 @@ export interface TrimResult {
 }
 
 /** Removes leading and/or trailing silence. All-silent input comes back empty. */
-export function trimSilence(samples: Float32Array, sampleRate: number, options: TrimOptions = {}): TrimResult {
+export function trimSilence(
+  samples: Float32Array,
+  sampleRate: number,
+  options: TrimOptions = {},
+): TrimResult {
   const { thresholdDb = -50, padSeconds = 0.02, leading = true, trailing = true } = options;
   const threshold = dbToGain(thresholdDb);
   const pad = Math.round(padSeconds * sampleRate);

@@ -4,7 +4,14 @@ export { decodeWav, type DecodedAudio, type DecodeWavOptions } from "./wav-decod
 export { encodeWav, wavHeader, UNKNOWN_LENGTH, type WavOutputEncoding } from "./wav-encode";
 export type { WavEncoding } from "./wav-format";
 export { encodePcm16, floatToInt16, int16ToFloat } from "./pcm";
-export { createMp3Encoder, encodeMp3, MP3_BITRATES_KBPS, MP3_SAMPLE_RATES, type Mp3StreamEncoder } from "./mp3";
+export {
+  concatBytes,
+  createMp3Encoder,
+  encodeMp3,
+  MP3_BITRATES_KBPS,
+  MP3_SAMPLE_RATES,
+  type Mp3StreamEncoder,
+} from "./mp3";
 export {
   createStreamEncoder,
   STREAM_CONTENT_TYPES,

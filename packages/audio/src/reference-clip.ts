@@ -40,7 +40,10 @@ export interface ReferenceClip {
  * decode -> mono -> trim silence -> resample -> cap length -> loudness-normalize.
  * Throws AudioError (decode codes, or TOO_SHORT / SILENT / CLIPPED) with a reason the user can act on.
  */
-export function prepareReferenceClip(input: Uint8Array | ArrayBuffer, options: ReferenceClipOptions = {}): ReferenceClip {
+export function prepareReferenceClip(
+  input: Uint8Array | ArrayBuffer,
+  options: ReferenceClipOptions = {},
+): ReferenceClip {
   const {
     sampleRate = MODEL_SAMPLE_RATE,
     minSeconds = 5,
@@ -85,7 +88,11 @@ export function prepareReferenceClip(input: Uint8Array | ArrayBuffer, options: R
     samples: normalized.samples,
     sampleRate,
     durationSeconds: normalized.samples.length / sampleRate,
-    source: { sampleRate: decoded.sampleRate, channels: decoded.channels, durationSeconds: decoded.durationSeconds },
+    source: {
+      sampleRate: decoded.sampleRate,
+      channels: decoded.channels,
+      durationSeconds: decoded.durationSeconds,
+    },
     trimmed: {
       leadingSeconds: trim.start / decoded.sampleRate,
       trailingSeconds: (decoded.samples.length - trim.end) / decoded.sampleRate,

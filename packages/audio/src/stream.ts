@@ -40,7 +40,13 @@ export function createStreamEncoder(
   switch (format) {
     case "wav":
       // 16-bit PCM behind a header whose sizes say "unknown length".
-      return { format, contentType, start: () => wavHeader(sampleRate, "pcm16"), encode: encodePcm16, finish: () => EMPTY };
+      return {
+        format,
+        contentType,
+        start: () => wavHeader(sampleRate, "pcm16"),
+        encode: encodePcm16,
+        finish: () => EMPTY,
+      };
     case "pcm":
       return { format, contentType, start: () => EMPTY, encode: encodePcm16, finish: () => EMPTY };
     case "mp3": {

@@ -144,7 +144,10 @@ function parseFmt(view: DataView, offset: number, size: number): FmtChunk {
   }
   if (channels === 0) throw new AudioError("INVALID_HEADER", "The WAV header declares 0 channels.");
   if (channels > MAX_CHANNELS) {
-    throw new AudioError("INVALID_HEADER", `The WAV header declares ${channels} channels (at most ${MAX_CHANNELS}).`);
+    throw new AudioError(
+      "INVALID_HEADER",
+      `The WAV header declares ${channels} channels (at most ${MAX_CHANNELS}).`,
+    );
   }
   if (sampleRate < MIN_SAMPLE_RATE || sampleRate > MAX_SAMPLE_RATE) {
     throw new AudioError(
@@ -165,7 +168,10 @@ function parseFmt(view: DataView, offset: number, size: number): FmtChunk {
 function encodingOf(tag: number, bits: number): WavEncoding {
   if (tag === WAVE_FORMAT_PCM) {
     if (bits === 8 || bits === 16 || bits === 24 || bits === 32) return `pcm${bits}`;
-    throw new AudioError("UNSUPPORTED_FORMAT", `${bits}-bit PCM WAV is not supported (8, 16, 24 or 32 bits).`);
+    throw new AudioError(
+      "UNSUPPORTED_FORMAT",
+      `${bits}-bit PCM WAV is not supported (8, 16, 24 or 32 bits).`,
+    );
   }
   if (tag === WAVE_FORMAT_IEEE_FLOAT) {
     if (bits === 32 || bits === 64) return `float${bits}`;
@@ -185,7 +191,10 @@ function readSample(view: DataView, offset: number, encoding: WavEncoding): numb
     case "pcm16":
       return view.getInt16(offset, true) / 32_768;
     case "pcm24":
-      return (view.getUint8(offset) | (view.getUint8(offset + 1) << 8) | (view.getInt8(offset + 2) << 16)) / 8_388_608;
+      return (
+        (view.getUint8(offset) | (view.getUint8(offset + 1) << 8) | (view.getInt8(offset + 2) << 16)) /
+        8_388_608
+      );
     case "pcm32":
       return view.getInt32(offset, true) / 2_147_483_648;
     case "float32":
@@ -204,8 +213,8 @@ function readMono(view: DataView, start: number, frames: number, fmt: FmtChunk):
     for (let channel = 0; channel < fmt.channels; channel++, offset += width) {
       sum += readSample(view, offset, fmt.encoding);
     }
-    const value = sum * scale;
-    // Float files can hold NaN or Infinity; they must not poison everything downstream.
+    // Float files can hold NaN, Infinity or values beyond float32: they must not poison everything downstream.
+    const value = Math.fround(sum * scale);
     out[frame] = Number.isFinite(value) ? value : 0;
   }
   return out;

@@ -24,7 +24,11 @@ export const UNKNOWN_LENGTH = 0xffffffff;
  * The canonical 44-byte header of a mono WAV file. With `dataBytes` left unknown both sizes are 0xFFFFFFFF,
  * the convention ffmpeg and browsers read as "until the end of the stream".
  */
-export function wavHeader(sampleRate: number, encoding: WavOutputEncoding, dataBytes = UNKNOWN_LENGTH): Uint8Array {
+export function wavHeader(
+  sampleRate: number,
+  encoding: WavOutputEncoding,
+  dataBytes = UNKNOWN_LENGTH,
+): Uint8Array {
   const header = new Uint8Array(44);
   const view = new DataView(header.buffer);
   const width = bytesPerSample(encoding);

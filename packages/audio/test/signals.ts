@@ -2,7 +2,8 @@ import wavefile from "wavefile";
 
 export function sine(frequency: number, seconds: number, sampleRate: number, amplitude = 0.5): Float32Array {
   const out = new Float32Array(Math.round(seconds * sampleRate));
-  for (let i = 0; i < out.length; i++) out[i] = amplitude * Math.sin((2 * Math.PI * frequency * i) / sampleRate);
+  for (let i = 0; i < out.length; i++)
+    out[i] = amplitude * Math.sin((2 * Math.PI * frequency * i) / sampleRate);
   return out;
 }
 
@@ -70,7 +71,8 @@ export interface Chunk {
 /** Assembles a RIFF/WAVE file from chunks, word-aligning odd-sized ones as the spec says. */
 export function riff(chunks: Chunk[], riffSize?: number): Uint8Array {
   const parts: number[] = [];
-  const u32 = (value: number) => parts.push(value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, (value >>> 24) & 0xff);
+  const u32 = (value: number) =>
+    parts.push(value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, (value >>> 24) & 0xff);
   const ascii = (text: string) => parts.push(...Array.from(text, (c) => c.charCodeAt(0)));
   ascii("RIFF");
   u32(0);

@@ -127,7 +127,12 @@ describe("decodeWav: chunk layouts", () => {
     view.setFloat32(0, Number.NaN, true);
     view.setFloat32(4, Number.POSITIVE_INFINITY, true);
     view.setFloat32(8, 0.25, true);
-    const decoded = decodeWav(riff([{ id: "fmt ", body: fmtBody({ tag: 3, bits: 32 }) }, { id: "data", body }]));
+    const decoded = decodeWav(
+      riff([
+        { id: "fmt ", body: fmtBody({ tag: 3, bits: 32 }) },
+        { id: "data", body },
+      ]),
+    );
     expect(Array.from(decoded.samples)).toEqual([0, 0, 0.25]);
   });
 });
@@ -141,7 +146,11 @@ describe("decodeWav: refusals", () => {
   });
 
   it("names input that is not WAV", () => {
-    expectAudioError(() => decodeWav(new TextEncoder().encode("hello, this is text")), "NOT_WAV", /RIFF\/WAVE/);
+    expectAudioError(
+      () => decodeWav(new TextEncoder().encode("hello, this is text")),
+      "NOT_WAV",
+      /RIFF\/WAVE/,
+    );
     const mp3 = new Uint8Array([0x49, 0x44, 0x33, 4, 0, 0, 0, 0, 0, 0, 0xff, 0xfb, 0x90, 0x64]);
     expectAudioError(() => decodeWav(mp3), "NOT_WAV", /not a WAV/i);
     expectAudioError(() => decodeWav(new Uint8Array([0x52, 0x49])), "NOT_WAV", /only 2 bytes/);
@@ -152,7 +161,11 @@ describe("decodeWav: refusals", () => {
 
   it("names a file truncated in its data chunk", () => {
     const file = makeWav([sine(440, 0.1, 16_000)], 16_000, "16");
-    expectAudioError(() => decodeWav(file.subarray(0, 1000)), "TRUNCATED", /declares 3200 bytes but only 956/);
+    expectAudioError(
+      () => decodeWav(file.subarray(0, 1000)),
+      "TRUNCATED",
+      /declares 3200 bytes but only 956/,
+    );
   });
 
   it("names a file truncated before its chunks", () => {
@@ -168,14 +181,19 @@ describe("decodeWav: refusals", () => {
   });
 
   it("refuses absurd headers with the field named", () => {
-    const bad = (fields: Parameters<typeof fmtBody>[0]) => riff([{ id: "fmt ", body: fmtBody(fields) }, data]);
+    const bad = (fields: Parameters<typeof fmtBody>[0]) =>
+      riff([{ id: "fmt ", body: fmtBody(fields) }, data]);
     expectAudioError(() => decodeWav(bad({ channels: 0, blockAlign: 2 })), "INVALID_HEADER", /0 channels/);
     expectAudioError(() => decodeWav(bad({ channels: 1000 })), "INVALID_HEADER", /1000 channels/);
     expectAudioError(() => decodeWav(bad({ sampleRate: 0 })), "INVALID_HEADER", /sample rate of 0 Hz/);
     expectAudioError(() => decodeWav(bad({ sampleRate: 4_000_000_000 })), "INVALID_HEADER", /4000000000 Hz/);
     expectAudioError(() => decodeWav(bad({ blockAlign: 7 })), "INVALID_HEADER", /block size \(7 bytes\)/);
     expectAudioError(() => decodeWav(bad({ bits: 12, blockAlign: 2 })), "UNSUPPORTED_FORMAT", /12-bit PCM/);
-    expectAudioError(() => decodeWav(bad({ tag: 2, bits: 4, blockAlign: 256 })), "UNSUPPORTED_FORMAT", /ADPCM/);
+    expectAudioError(
+      () => decodeWav(bad({ tag: 2, bits: 4, blockAlign: 256 })),
+      "UNSUPPORTED_FORMAT",
+      /ADPCM/,
+    );
     expectAudioError(() => decodeWav(bad({ tag: 0x55 })), "UNSUPPORTED_FORMAT", /MP3 WAV/);
     const shortExtensible = riff([{ id: "fmt ", body: fmtBody({ tag: 0xfffe }) }, data]);
     expectAudioError(() => decodeWav(shortExtensible), "INVALID_HEADER", /EXTENSIBLE header is incomplete/);
@@ -184,12 +202,20 @@ describe("decodeWav: refusals", () => {
   });
 
   it("names files without audio", () => {
-    expectAudioError(() => decodeWav(riff([fmt, { id: "data", body: new Uint8Array(0) }])), "NO_AUDIO", /no audio/);
+    expectAudioError(
+      () => decodeWav(riff([fmt, { id: "data", body: new Uint8Array(0) }])),
+      "NO_AUDIO",
+      /no audio/,
+    );
     expectAudioError(() => decodeWav(riff([data])), "INVALID_HEADER", /no format/);
   });
 
   it("refuses audio longer than the limit before decoding it", () => {
     const file = makeWav([sine(440, 2, 8_000)], 8_000, "16");
-    expectAudioError(() => decodeWav(file, { maxDurationSeconds: 1 }), "TOO_LONG", /2\.0 s long; at most 1 s/);
+    expectAudioError(
+      () => decodeWav(file, { maxDurationSeconds: 1 }),
+      "TOO_LONG",
+      /2\.0 s long; at most 1 s/,
+    );
   });
 });

@@ -2,24 +2,12 @@ import { describe, expect, it } from "vitest";
 
 import type { Biquad } from "../src/loudness";
 import { integratedLoudness, kWeightingCoefficients, normalizeLoudness } from "../src/loudness";
+import * as signals from "./signals";
+import { concat } from "./signals";
 
 /** Sine of `seconds` at `frequency` with peak amplitude `dbfs` (0 dBFS = peak 1.0). */
 function sine(sampleRate: number, seconds: number, dbfs: number, frequency = 997): Float32Array {
-  const amplitude = 10 ** (dbfs / 20);
-  const out = new Float32Array(Math.round(sampleRate * seconds));
-  const step = (2 * Math.PI * frequency) / sampleRate;
-  for (let i = 0; i < out.length; i++) out[i] = amplitude * Math.sin(step * i);
-  return out;
-}
-
-function concat(...parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return signals.sine(frequency, seconds, sampleRate, 10 ** (dbfs / 20));
 }
 
 /** |H(e^jw)| of a biquad in dB. */

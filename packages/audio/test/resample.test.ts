@@ -2,16 +2,15 @@ import { describe, expect, it } from "vitest";
 
 import { resample } from "../src/resample";
 import type { ResampleOptions } from "../src/resample";
+import * as signals from "./signals";
+import { rms } from "./signals";
 
 const AMPLITUDE = 0.5;
 /** Seconds left out at each end, where the zero padding outside the input is still inside the kernel. */
 const EDGE_SECONDS = 0.05;
 
 function sine(frequency: number, rate: number, length: number, phase = 0.3): Float32Array {
-  const out = new Float32Array(length);
-  for (let i = 0; i < length; i++)
-    out[i] = AMPLITUDE * Math.sin((2 * Math.PI * frequency * i) / rate + phase);
-  return out;
+  return signals.sine(frequency, length / rate, rate, AMPLITUDE, phase);
 }
 
 function middle(signal: Float32Array, rate: number): Float32Array {
@@ -28,12 +27,6 @@ function snrDb(actual: Float32Array, ideal: Float32Array): number {
     noise += ((actual[i] ?? 0) - ref) ** 2;
   }
   return 10 * Math.log10(signal / noise);
-}
-
-function rms(signal: Float32Array): number {
-  let sum = 0;
-  for (const value of signal) sum += value * value;
-  return Math.sqrt(sum / signal.length);
 }
 
 function toneSnrDb(

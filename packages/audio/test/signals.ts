@@ -1,9 +1,15 @@
 import wavefile from "wavefile";
 
-export function sine(frequency: number, seconds: number, sampleRate: number, amplitude = 0.5): Float32Array {
+export function sine(
+  frequency: number,
+  seconds: number,
+  sampleRate: number,
+  amplitude = 0.5,
+  phase = 0,
+): Float32Array {
   const out = new Float32Array(Math.round(seconds * sampleRate));
-  for (let i = 0; i < out.length; i++)
-    out[i] = amplitude * Math.sin((2 * Math.PI * frequency * i) / sampleRate);
+  const step = (2 * Math.PI * frequency) / sampleRate;
+  for (let i = 0; i < out.length; i++) out[i] = amplitude * Math.sin(step * i + phase);
   return out;
 }
 

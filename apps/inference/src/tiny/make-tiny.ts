@@ -1,0 +1,83 @@
+import { mkdir, rename, writeFile } from "node:fs/promises";
+import path from "node:path";
+
+import { encodeWav } from "@tts/audio";
+
+import { SAMPLE_RATE, STAGES, type Variant } from "../engine/contract";
+import { buildTinyGraph, type TinyModelConfig } from "./tiny-graphs";
+import { englishTokenizer, turboTokenizer } from "./tiny-tokenizer";
+
+export interface TinyBundleOptions {
+  variant: Variant;
+  /** KV-cache element type; float16 bundles are written under the fp16 file names. */
+  kvDtype?: "float32" | "float16";
+  /** Generated speech tokens before the LM emits STOP (default 24); null never stops. */
+  stopAfter?: number | null;
+  seed?: number;
+  hidden?: number;
+  heads?: number;
+  layers?: number;
+}
+
+export interface TinyBundle {
+  dir: string;
+  config: TinyModelConfig;
+  files: string[];
+}
+
+/** A deterministic 6 s voice-like clip (pitched tone, syllable envelope) at 24 kHz for the default voice. */
+function defaultVoice(seed: number): Float32Array {
+  const out = new Float32Array(6 * SAMPLE_RATE);
+  const pitch = 140 + (seed % 60);
+  for (let i = 0; i < out.length; i++) {
+    const t = i / SAMPLE_RATE;
+    const envelope = 0.5 + 0.5 * Math.sin(2 * Math.PI * 3.3 * t);
+    out[i] = 0.2 * envelope * (Math.sin(2 * Math.PI * pitch * t) + 0.3 * Math.sin(2 * Math.PI * 2.5 * pitch * t));
+  }
+  return out;
+}
+
+async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const partial = `${file}.partial`;
+  await writeFile(partial, data);
+  await rename(partial, file);
+}
+
+/**
+ * Writes a tiny-random bundle laid out like the real repositories: onnx/{stage}{suffix}.onnx with its
+ * .onnx_data sidecar, tokenizer.json, default_voice.wav, and tiny.json describing how it was made.
+ */
+export async function makeTinyBundle(dir: string, options: TinyBundleOptions): Promise<TinyBundle> {
+  const tokenizer = options.variant === "turbo" ? turboTokenizer() : englishTokenizer();
+  const config: TinyModelConfig = {
+    variant: options.variant,
+    hidden: options.hidden ?? 64,
+    heads: options.heads ?? 4,
+    layers: options.layers ?? 2,
+    kvDtype: options.kvDtype ?? "float32",
+    stopAfter: options.stopAfter === undefined ? 24 : options.stopAfter,
+    textVocab: tokenizer.vocabSize,
+    seed: options.seed ?? 0,
+  };
+  if (config.hidden % config.heads !== 0) throw new RangeError("hidden must be a multiple of heads");
+  const suffix = config.kvDtype === "float16" ? "_fp16" : "";
+  const files: string[] = [];
+  for (const stage of STAGES) {
+    const graphFile = `onnx/${stage}${suffix}.onnx`;
+    // As in the real exports, the graph refers to its weights' sidecar by this exact file name.
+    const sidecar = `${stage}${suffix}.onnx_data`;
+    const { model, externalData } = buildTinyGraph(stage, config, sidecar);
+    await writeAtomic(path.join(dir, graphFile), model);
+    files.push(graphFile);
+    if (externalData) {
+      await writeAtomic(path.join(dir, "onnx", sidecar), externalData);
+      files.push(`onnx/${sidecar}`);
+    }
+  }
+  await writeAtomic(path.join(dir, "tokenizer.json"), JSON.stringify(tokenizer.json));
+  await writeAtomic(path.join(dir, "default_voice.wav"), encodeWav(defaultVoice(config.seed), SAMPLE_RATE));
+  await writeAtomic(path.join(dir, "tiny.json"), JSON.stringify({ tinyRandom: true, ...config }, null, 2));
+  files.push("tokenizer.json", "default_voice.wav", "tiny.json");
+  return { dir, config, files };
+}

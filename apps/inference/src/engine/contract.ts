@@ -6,7 +6,12 @@
 
 export type Variant = "turbo" | "english";
 export type Stage = "speech_encoder" | "embed_tokens" | "language_model" | "conditional_decoder";
-export const STAGES: readonly Stage[] = ["speech_encoder", "embed_tokens", "language_model", "conditional_decoder"];
+export const STAGES: readonly Stage[] = [
+  "speech_encoder",
+  "embed_tokens",
+  "language_model",
+  "conditional_decoder",
+];
 
 export const SAMPLE_RATE = 24_000;
 /** Each speech token decodes to 40 ms of audio. */

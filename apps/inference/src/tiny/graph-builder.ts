@@ -43,7 +43,12 @@ export class GraphBuilder {
 
   int64(values: readonly number[], dims: readonly number[] = [values.length]): string {
     const data = BigInt64Array.from(values, (v) => BigInt(v));
-    this.initializers.push({ name: this.fresh("i64"), dtype: "int64", dims, bytes: new Uint8Array(data.buffer) });
+    this.initializers.push({
+      name: this.fresh("i64"),
+      dtype: "int64",
+      dims,
+      bytes: new Uint8Array(data.buffer),
+    });
     return this.initializers[this.initializers.length - 1]!.name;
   }
 

@@ -32,7 +32,8 @@ function defaultVoice(seed: number): Float32Array {
   for (let i = 0; i < out.length; i++) {
     const t = i / SAMPLE_RATE;
     const envelope = 0.5 + 0.5 * Math.sin(2 * Math.PI * 3.3 * t);
-    out[i] = 0.2 * envelope * (Math.sin(2 * Math.PI * pitch * t) + 0.3 * Math.sin(2 * Math.PI * 2.5 * pitch * t));
+    out[i] =
+      0.2 * envelope * (Math.sin(2 * Math.PI * pitch * t) + 0.3 * Math.sin(2 * Math.PI * 2.5 * pitch * t));
   }
   return out;
 }

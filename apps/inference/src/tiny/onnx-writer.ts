@@ -133,7 +133,12 @@ class ProtoWriter {
   }
 }
 
-function writeTensor(w: ProtoWriter, name: string, tensor: TensorData, external?: { file: string; offset: number }) {
+function writeTensor(
+  w: ProtoWriter,
+  name: string,
+  tensor: TensorData,
+  external?: { file: string; offset: number },
+) {
   w.packedVarints(1, tensor.dims);
   w.varint(2, DATA_TYPE[tensor.dtype]);
   if (name) w.string(8, name);

@@ -92,27 +92,51 @@ function speechEncoder(config: TinyModelConfig, w: Weights): GraphBuilder {
     const samples = g.op("Mul", [count, g.int64([SAMPLES_PER_TOKEN])]);
     const head = g.op("Slice", [audio, g.int64([0]), samples, g.int64([1])]);
     const perFrame = g.op("Mul", [count, g.int64([SAMPLES_PER_TOKEN / width])]);
-    return g.op("Reshape", [head, g.op("Concat", [batch, perFrame, g.int64([width])], { axis: attr.int(0) })]);
+    return g.op("Reshape", [
+      head,
+      g.op("Concat", [batch, perFrame, g.int64([width])], { axis: attr.int(0) }),
+    ]);
   };
 
   const prompt = g.op("Min", [frames, g.int64([PROMPT_FRAMES])]);
   const promptFrames = framed(prompt, SAMPLES_PER_TOKEN);
-  const codes = g.op("ArgMax", [g.op("MatMul", [promptFrames, g.weight(w.matrix(SAMPLES_PER_TOKEN, 128), [SAMPLES_PER_TOKEN, 128])])], {
-    axis: attr.int(2),
-    keepdims: attr.int(0),
-  });
-  const tokens = g.op("Mod", [g.op("Add", [g.op("Mul", [codes, g.int64([197])]), g.int64([13])]), g.int64([SPEECH_CODES])]);
+  const codes = g.op(
+    "ArgMax",
+    [g.op("MatMul", [promptFrames, g.weight(w.matrix(SAMPLES_PER_TOKEN, 128), [SAMPLES_PER_TOKEN, 128])])],
+    {
+      axis: attr.int(2),
+      keepdims: attr.int(0),
+    },
+  );
+  const tokens = g.op("Mod", [
+    g.op("Add", [g.op("Mul", [codes, g.int64([197])]), g.int64([13])]),
+    g.int64([SPEECH_CODES]),
+  ]);
 
-  const mel = g.op("MatMul", [framed(prompt, SAMPLES_PER_TOKEN / 2), g.weight(w.matrix(SAMPLES_PER_TOKEN / 2, MEL_BINS), [480, MEL_BINS])]);
+  const mel = g.op("MatMul", [
+    framed(prompt, SAMPLES_PER_TOKEN / 2),
+    g.weight(w.matrix(SAMPLES_PER_TOKEN / 2, MEL_BINS), [480, MEL_BINS]),
+  ]);
 
   const pooled = g.op("ReduceMean", [promptFrames], { axes: attr.ints([1]), keepdims: attr.int(0) });
-  const speaker = g.op("MatMul", [pooled, g.weight(w.matrix(SAMPLES_PER_TOKEN, SPEAKER_EMBEDDING_SIZE, 0.5), [SAMPLES_PER_TOKEN, SPEAKER_EMBEDDING_SIZE])]);
+  const speaker = g.op("MatMul", [
+    pooled,
+    g.weight(w.matrix(SAMPLES_PER_TOKEN, SPEAKER_EMBEDDING_SIZE, 0.5), [
+      SAMPLES_PER_TOKEN,
+      SPEAKER_EMBEDDING_SIZE,
+    ]),
+  ]);
 
-  const lmFrames = framed(g.op("Min", [frames, g.int64([LM_PROMPT_FRAMES[config.variant]])]), SAMPLES_PER_TOKEN);
+  const lmFrames = framed(
+    g.op("Min", [frames, g.int64([LM_PROMPT_FRAMES[config.variant]])]),
+    SAMPLES_PER_TOKEN,
+  );
   const projection = w.matrix(SAMPLES_PER_TOKEN, config.hidden, 0.5);
   // Column 0 of the projection feeds the marker channel: zero it so conditioning rows never count as speech.
   for (let row = 0; row < SAMPLES_PER_TOKEN; row++) projection[row * config.hidden] = 0;
-  const features = g.op("Tanh", [g.op("MatMul", [lmFrames, g.weight(projection, [SAMPLES_PER_TOKEN, config.hidden])])]);
+  const features = g.op("Tanh", [
+    g.op("MatMul", [lmFrames, g.weight(projection, [SAMPLES_PER_TOKEN, config.hidden])]),
+  ]);
   // Outputs in the real export's order.
   g.output("audio_features", features, "float32", ["batch_size", "num_features", config.hidden]);
   g.output("audio_tokens", tokens, "int64", ["batch_size", "num_prompt_tokens"]);
@@ -139,7 +163,11 @@ function embedTokens(config: TinyModelConfig, w: Weights): GraphBuilder {
     const isSpeech = unsqueeze(g, g.op("Or", [lastTwo, single]), [0, 2]);
     const speechIds = clip(g.op("Where", [single, ids, g.scalar(START_SPEECH)]), vocab - 1);
     const textIds = clip(ids, config.textVocab - 1);
-    const embeds = g.op("Where", [isSpeech, g.op("Gather", [speechTable, speechIds]), g.op("Gather", [textTable, textIds])]);
+    const embeds = g.op("Where", [
+      isSpeech,
+      g.op("Gather", [speechTable, speechIds]),
+      g.op("Gather", [textTable, textIds]),
+    ]);
     g.output("inputs_embeds", embeds, "float32", ["batch_size", "sequence_length", H]);
     return g;
   }
@@ -179,7 +207,10 @@ function languageModel(config: TinyModelConfig, w: Weights): GraphBuilder {
   const kvDims = ["batch_size", heads, "past_sequence_length", headDim];
   const embeds = g.input("inputs_embeds", "float32", ["batch_size", "sequence_length", H]);
   const mask = g.input("attention_mask", "int64", ["batch_size", "total_sequence_length"]);
-  const turboPositions = config.variant === "turbo" ? g.input("position_ids", "int64", ["batch_size", "sequence_length"]) : undefined;
+  const turboPositions =
+    config.variant === "turbo"
+      ? g.input("position_ids", "int64", ["batch_size", "sequence_length"])
+      : undefined;
   const past = Array.from({ length: layers }, (_, layer) => ({
     key: g.input(pastKey(layer), kvDtype, kvDims),
     value: g.input(pastValue(layer), kvDtype, kvDims),
@@ -203,18 +234,31 @@ function languageModel(config: TinyModelConfig, w: Weights): GraphBuilder {
     unsqueeze(g, absolute, [1]),
   ]);
   const padding = unsqueeze(g, g.op("Equal", [mask, g.scalar(1)]), [1, 2]);
-  const bias = g.op("Where", [g.op("And", [unsqueeze(g, causal, [0, 1]), padding]), g.float([0], []), g.float([-1e9], [])]);
+  const bias = g.op("Where", [
+    g.op("And", [unsqueeze(g, causal, [0, 1]), padding]),
+    g.float([0], []),
+    g.float([-1e9], []),
+  ]);
 
   const positionTable = g.weight(clearMarker(w.matrix(MAX_POSITIONS, H, 0.3), H), [MAX_POSITIONS, H]);
-  let x = g.op("Add", [embeds, g.op("Gather", [positionTable, g.op("Clip", [positions, g.scalar(0), g.scalar(MAX_POSITIONS - 1)])])]);
+  let x = g.op("Add", [
+    embeds,
+    g.op("Gather", [positionTable, g.op("Clip", [positions, g.scalar(0), g.scalar(MAX_POSITIONS - 1)])]),
+  ]);
   const marker = g.op("Slice", [embeds, g.int64([0]), g.int64([1]), g.int64([2])]);
   const norm = (input: string) =>
-    g.op("LayerNormalization", [input, g.float(new Array<number>(H).fill(1)), g.float(new Array<number>(H).fill(0))], {
-      axis: attr.int(-1),
-      epsilon: attr.float(1e-5),
-    });
+    g.op(
+      "LayerNormalization",
+      [input, g.float(new Array<number>(H).fill(1)), g.float(new Array<number>(H).fill(0))],
+      {
+        axis: attr.int(-1),
+        epsilon: attr.float(1e-5),
+      },
+    );
   const heads4 = (input: string) =>
-    g.op("Transpose", [g.op("Reshape", [input, g.int64([0, 0, heads, headDim])])], { perm: attr.ints([0, 2, 1, 3]) });
+    g.op("Transpose", [g.op("Reshape", [input, g.int64([0, 0, heads, headDim])])], {
+      perm: attr.ints([0, 2, 1, 3]),
+    });
 
   let counterMean = "";
   const presents: [string, string][] = [];
@@ -246,7 +290,10 @@ function languageModel(config: TinyModelConfig, w: Weights): GraphBuilder {
     presents.push([presentKey(layer), fromF32(k)], [presentValue(layer), fromF32(v)]);
 
     const scores = g.op("Add", [
-      g.op("Mul", [g.op("MatMul", [q, g.op("Transpose", [k], { perm: attr.ints([0, 1, 3, 2]) })]), g.float([1 / Math.sqrt(headDim)], [])]),
+      g.op("Mul", [
+        g.op("MatMul", [q, g.op("Transpose", [k], { perm: attr.ints([0, 1, 3, 2]) })]),
+        g.float([1 / Math.sqrt(headDim)], []),
+      ]),
       bias,
     ]);
     const attention = g.op("MatMul", [g.op("Softmax", [scores], { axis: attr.int(-1) }), v]);
@@ -254,16 +301,25 @@ function languageModel(config: TinyModelConfig, w: Weights): GraphBuilder {
       const head0 = g.op("Slice", [attention, g.int64([0, 0]), g.int64([1, 1]), g.int64([1, 3])]);
       counterMean = g.op("Squeeze", [head0, g.int64([1, 3])]);
     }
-    const merged = g.op("Reshape", [g.op("Transpose", [attention], { perm: attr.ints([0, 2, 1, 3]) }), g.int64([0, 0, H])]);
+    const merged = g.op("Reshape", [
+      g.op("Transpose", [attention], { perm: attr.ints([0, 2, 1, 3]) }),
+      g.int64([0, 0, H]),
+    ]);
     x = g.op("Add", [x, g.op("MatMul", [merged, g.weight(w.matrix(H, H), [H, H])])]);
     const up = g.op("Tanh", [g.op("MatMul", [norm(x), g.weight(w.matrix(H, 4 * H), [H, 4 * H])])]);
     x = g.op("Add", [x, g.op("MatMul", [up, g.weight(w.matrix(4 * H, H), [4 * H, H])])]);
   }
 
   let logits = g.op("MatMul", [norm(x), g.weight(w.matrix(H, vocab, 2 / Math.sqrt(H)), [H, vocab])]);
-  const count = g.op("Mul", [counterMean, g.op("Cast", [g.op("Add", [positions, g.scalar(1)])], { to: attr.int(1) })]);
+  const count = g.op("Mul", [
+    counterMean,
+    g.op("Cast", [g.op("Add", [positions, g.scalar(1)])], { to: attr.int(1) }),
+  ]);
   const threshold = config.stopAfter === null ? Number.POSITIVE_INFINITY : 2 + config.stopAfter - 0.5;
-  const reached = g.op("GreaterOrEqual", [count, g.float([Number.isFinite(threshold) ? threshold : 3e38], [])]);
+  const reached = g.op("GreaterOrEqual", [
+    count,
+    g.float([Number.isFinite(threshold) ? threshold : 3e38], []),
+  ]);
   const stopBias = g.op("Where", [reached, g.float([STOP_BIAS], []), g.float([-STOP_BIAS], [])]);
   const stopOnehot = new Float32Array(vocab);
   stopOnehot[STOP_SPEECH] = 1;
@@ -283,13 +339,17 @@ function conditionalDecoder(_config: TinyModelConfig, w: Weights): GraphBuilder 
   // The prompt (F / 2 tokens) is cut inside the graph: output is 960 samples per generated token.
   const promptTokens = g.op("Div", [dimOf(g, features, 1), g.int64([2])]);
   const generated = g.op("Slice", [tokens, promptTokens, dimOf(g, tokens, 1), g.int64([1])]);
-  const codes = g.op("Gather", [g.weight(w.matrix(SPEECH_CODES, CODE_DIM, 1), [SPEECH_CODES, CODE_DIM]), generated]);
+  const codes = g.op("Gather", [
+    g.weight(w.matrix(SPEECH_CODES, CODE_DIM, 1), [SPEECH_CODES, CODE_DIM]),
+    generated,
+  ]);
   // Each code mixes a bank of sinusoids: tonal, bounded output that changes token by token.
   const basis = new Float32Array(CODE_DIM * SAMPLES_PER_TOKEN);
   for (let row = 0; row < CODE_DIM; row++) {
     const frequency = 100 + 150 * row;
     for (let i = 0; i < SAMPLES_PER_TOKEN; i++) {
-      basis[row * SAMPLES_PER_TOKEN + i] = Math.sin((2 * Math.PI * frequency * i) / 24_000) / Math.sqrt(CODE_DIM);
+      basis[row * SAMPLES_PER_TOKEN + i] =
+        Math.sin((2 * Math.PI * frequency * i) / 24_000) / Math.sqrt(CODE_DIM);
     }
   }
   const frames = g.op("Tanh", [g.op("MatMul", [codes, g.weight(basis, [CODE_DIM, SAMPLES_PER_TOKEN])])]);
@@ -297,9 +357,15 @@ function conditionalDecoder(_config: TinyModelConfig, w: Weights): GraphBuilder 
     g.op("ReduceMean", [speaker], { axes: attr.ints([1]), keepdims: attr.int(1) }),
     unsqueeze(g, g.op("ReduceMean", [features], { axes: attr.ints([1, 2]), keepdims: attr.int(0) }), [1]),
   ]);
-  const gain = g.op("Mul", [g.op("Add", [g.float([1]), g.op("Mul", [g.op("Tanh", [voice]), g.float([0.2])])]), g.float([0.3])]);
+  const gain = g.op("Mul", [
+    g.op("Add", [g.float([1]), g.op("Mul", [g.op("Tanh", [voice]), g.float([0.2])])]),
+    g.float([0.3]),
+  ]);
   const shaped = g.op("Mul", [frames, unsqueeze(g, gain, [2])]);
-  const waveform = g.op("Reshape", [shaped, g.op("Concat", [dimOf(g, tokens, 0), g.int64([-1])], { axis: attr.int(0) })]);
+  const waveform = g.op("Reshape", [
+    shaped,
+    g.op("Concat", [dimOf(g, tokens, 0), g.int64([-1])], { axis: attr.int(0) }),
+  ]);
   g.output("waveform", waveform, "float32", ["batch_size", "num_samples"]);
   return g;
 }
@@ -317,6 +383,7 @@ export function buildTinyGraph(
   config: TinyModelConfig,
   sidecarName: string,
 ): { model: Uint8Array; externalData?: Uint8Array } {
-  const stageSeed = (config.seed * 31 + [...stage].reduce((h, c) => (h * 33 + c.charCodeAt(0)) >>> 0, 5381)) >>> 0;
+  const stageSeed =
+    (config.seed * 31 + [...stage].reduce((h, c) => (h * 33 + c.charCodeAt(0)) >>> 0, 5381)) >>> 0;
   return BUILDERS[stage](config, new Weights(stageSeed)).build(sidecarName);
 }

@@ -69,13 +69,21 @@ export function turboTokenizer(): { json: object; vocabSize: number } {
       version: "1.0",
       truncation: null,
       padding: null,
-      added_tokens: [addedToken("<|endoftext|>", eos, true), ...tags.map((t) => addedToken(t.content, t.id, false))],
+      added_tokens: [
+        addedToken("<|endoftext|>", eos, true),
+        ...tags.map((t) => addedToken(t.content, t.id, false)),
+      ],
       normalizer: null,
       pre_tokenizer: { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true },
       post_processor: {
         type: "TemplateProcessing",
         single: [{ Sequence: { id: "A", type_id: 0 } }, eosToken, eosToken],
-        pair: [{ Sequence: { id: "A", type_id: 0 } }, { Sequence: { id: "B", type_id: 1 } }, eosToken, eosToken],
+        pair: [
+          { Sequence: { id: "A", type_id: 0 } },
+          { Sequence: { id: "B", type_id: 1 } },
+          eosToken,
+          eosToken,
+        ],
         special_tokens: { "<|endoftext|>": { id: "<|endoftext|>", ids: [eos], tokens: ["<|endoftext|>"] } },
       },
       decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },

@@ -1,0 +1,251 @@
+import { Worker } from "node:worker_threads";
+
+import type { SynthesisResult, VoiceInput } from "./model";
+import type { GenerationSettings } from "./requests";
+import { randomSeed } from "./rng";
+import { voiceKey } from "./voice-key";
+import type { FromWorker, ModelInfo, SynthesizeMessage, WorkerConfig } from "./worker-protocol";
+
+export interface EngineConfig extends WorkerConfig {
+  /** Worker threads, each with its own sessions (CPU throughput comes from several workers of a few threads). */
+  workers: number;
+  log?: (message: string) => void;
+}
+
+export interface SynthesisRequest extends GenerationSettings {
+  text: string;
+  voice?: VoiceInput;
+}
+
+export interface EngineResult extends SynthesisResult {
+  seed: number;
+}
+
+export class EngineError extends Error {
+  override name = "EngineError";
+  constructor(
+    message: string,
+    readonly code: "cancelled" | "worker-crashed" | "synthesis-failed" | "closed",
+  ) {
+    super(message);
+  }
+}
+
+interface Job {
+  message: Omit<SynthesizeMessage, "id" | "cancel">;
+  resolve: (result: EngineResult) => void;
+  reject: (error: Error) => void;
+  onToken?: (generated: number) => void;
+  signal?: AbortSignal;
+}
+
+interface Slot {
+  worker: Worker;
+  job?: { id: number; job: Job; cancel: Int32Array };
+  /** Voice keys this worker has conditioning for, to route repeat voices back to it. */
+  voices: Set<string>;
+}
+
+// Under vitest/tsx the engine runs from TypeScript source; the production bundle ships engine-worker.js beside it.
+const FROM_SOURCE = import.meta.url.endsWith(".ts");
+const WORKER_URL = new URL(FROM_SOURCE ? "./engine-worker.ts" : "./engine-worker.js", import.meta.url);
+const WORKER_EXEC_ARGV = FROM_SOURCE ? ["--import", "tsx"] : [];
+
+/** A pool of inference workers with a FIFO of waiting jobs; a crashed worker fails its job and is replaced. */
+export class Engine {
+  private readonly slots: Slot[] = [];
+  private readonly queue: Job[] = [];
+  private nextId = 1;
+  private closed = false;
+  private encoderRunsByWorker = new Map<Worker, number>();
+  workersStarted = 0;
+
+  private constructor(
+    private readonly config: EngineConfig,
+    readonly info: ModelInfo,
+  ) {}
+
+  static async start(config: EngineConfig): Promise<Engine> {
+    if (!Number.isInteger(config.workers) || config.workers < 1) throw new RangeError("workers must be >= 1");
+    const first = await spawnWorker(config);
+    const engine = new Engine(config, first.info);
+    engine.adopt(first.worker);
+    await Promise.all(Array.from({ length: config.workers - 1 }, () => engine.replaceWorker()));
+    return engine;
+  }
+
+  get encoderRuns(): number {
+    let total = 0;
+    for (const runs of this.encoderRunsByWorker.values()) total += runs;
+    return total;
+  }
+
+  stats() {
+    return {
+      workers: this.slots.length,
+      busy: this.slots.filter((slot) => slot.job).length,
+      queued: this.queue.length,
+      encoderRuns: this.encoderRuns,
+      workersStarted: this.workersStarted,
+    };
+  }
+
+  synthesize(
+    request: SynthesisRequest,
+    hooks: { signal?: AbortSignal; onToken?: (generated: number) => void } = {},
+  ): Promise<EngineResult> {
+    if (this.closed) return Promise.reject(new EngineError("The engine is shutting down.", "closed"));
+    const { text, voice: given, ...settings } = request;
+    // A content key lets repeat voices go back to the worker that already holds their conditioning.
+    const voice = given && { ...given, key: given.key ?? voiceKey(given.samples) };
+    return new Promise((resolve, reject) => {
+      const job: Job = {
+        message: { type: "synthesize", text, voice, settings, seed: settings.seed ?? randomSeed() },
+        resolve,
+        reject,
+        onToken: hooks.onToken,
+        signal: hooks.signal,
+      };
+      if (hooks.signal?.aborted)
+        return reject(new EngineError("Synthesis cancelled before it started.", "cancelled"));
+      hooks.signal?.addEventListener("abort", () => this.cancel(job), { once: true });
+      this.queue.push(job);
+      this.dispatch();
+    });
+  }
+
+  /** Kills a worker at once (its job fails with a clear error) and starts a fresh one in its place. */
+  async recycleWorker(index: number): Promise<void> {
+    const slot = this.slots[index];
+    if (!slot) throw new RangeError(`no worker ${index}`);
+    await slot.worker.terminate();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const job of this.queue.splice(0))
+      job.reject(new EngineError("The engine is shutting down.", "closed"));
+    await Promise.all(this.slots.splice(0).map((slot) => slot.worker.terminate()));
+  }
+
+  private cancel(job: Job): void {
+    const queued = this.queue.indexOf(job);
+    if (queued >= 0) {
+      this.queue.splice(queued, 1);
+      job.reject(new EngineError("Synthesis cancelled while queued.", "cancelled"));
+      return;
+    }
+    const running = this.slots.find((slot) => slot.job?.job === job);
+    if (running?.job) Atomics.store(running.job.cancel, 0, 1);
+  }
+
+  private dispatch(): void {
+    while (this.queue.length > 0) {
+      const idle = this.slots.filter((slot) => !slot.job);
+      if (idle.length === 0) return;
+      const job = this.queue.shift()!;
+      const key = job.message.voice?.key;
+      const slot = idle.find((s) => key !== undefined && s.voices.has(key)) ?? idle[0]!;
+      const cancel = new Int32Array(new SharedArrayBuffer(4));
+      const id = this.nextId++;
+      slot.job = { id, job, cancel };
+      if (key !== undefined) slot.voices.add(key);
+      slot.worker.postMessage({ ...job.message, id, cancel: cancel.buffer });
+    }
+  }
+
+  private adopt(worker: Worker): void {
+    const slot: Slot = { worker, voices: new Set() };
+    this.slots.push(slot);
+    this.workersStarted++;
+    worker.on("message", (message: FromWorker) => this.onMessage(slot, message));
+    // An uncaught error inside the worker ends it; the exit handler fails its job and replaces it.
+    worker.on("error", (error) => this.config.log?.(`inference worker failed: ${error.message}`));
+    worker.on("exit", (code) => this.onExit(slot, code));
+    this.dispatch();
+  }
+
+  private async replaceWorker(): Promise<void> {
+    const { worker } = await spawnWorker(this.config);
+    if (this.closed) {
+      await worker.terminate();
+      return;
+    }
+    this.adopt(worker);
+  }
+
+  private onMessage(slot: Slot, message: FromWorker): void {
+    const running = slot.job;
+    if (!running || !("id" in message) || message.id !== running.id) return;
+    if (message.type === "token") {
+      running.job.onToken?.(message.generated);
+      return;
+    }
+    slot.job = undefined;
+    if (message.type === "result") {
+      this.encoderRunsByWorker.set(slot.worker, message.encoderRuns);
+      running.job.resolve({ ...message.result, seed: running.job.message.seed });
+    } else {
+      running.job.reject(
+        new EngineError(message.message, message.cancelled ? "cancelled" : "synthesis-failed"),
+      );
+    }
+    this.dispatch();
+  }
+
+  private onExit(slot: Slot, code: number): void {
+    const index = this.slots.indexOf(slot);
+    if (index >= 0) this.slots.splice(index, 1);
+    if (slot.job) {
+      slot.job.job.reject(
+        new EngineError(
+          `The inference worker crashed (exit code ${code}) during this synthesis; it has been replaced. Try again.`,
+          "worker-crashed",
+        ),
+      );
+    }
+    if (this.closed) return;
+    this.config.log?.(`inference worker exited (code ${code}); starting a replacement`);
+    this.replaceWorker().catch((error: unknown) =>
+      this.config.log?.(`could not replace the worker: ${String(error)}`),
+    );
+  }
+}
+
+function spawnWorker(config: EngineConfig): Promise<{ worker: Worker; info: ModelInfo }> {
+  const { log: _log, workers: _workers, ...workerConfig } = config;
+  const worker = new Worker(WORKER_URL, { workerData: workerConfig, execArgv: WORKER_EXEC_ARGV });
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: FromWorker) => {
+      if (message.type === "ready") {
+        cleanup();
+        resolve({ worker, info: message.info });
+      } else if (message.type === "load-error") {
+        cleanup();
+        void worker.terminate();
+        reject(new EngineError(message.message, "synthesis-failed"));
+      }
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    const onExit = (code: number) => {
+      cleanup();
+      reject(
+        new EngineError(
+          `The inference worker exited (code ${code}) while loading the model.`,
+          "worker-crashed",
+        ),
+      );
+    };
+    const cleanup = () => {
+      worker.off("message", onMessage);
+      worker.off("error", onError);
+      worker.off("exit", onExit);
+    };
+    worker.on("message", onMessage);
+    worker.on("error", onError);
+    worker.on("exit", onExit);
+  });
+}

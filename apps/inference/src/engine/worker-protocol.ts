@@ -1,0 +1,41 @@
+import type { Variant } from "./contract";
+import type { Dtype, KvLayout } from "./bundle";
+import type { SynthesisResult, VoiceInput } from "./model";
+import type { GenerationSettings } from "./requests";
+import type { Device, Provider } from "./sessions";
+
+/** What every engine worker loads (structured-cloned into the thread). */
+export interface WorkerConfig {
+  modelDir: string;
+  dtype: Dtype;
+  device: Device;
+  threads: number;
+  variant?: Variant;
+  voiceCacheSize?: number;
+}
+
+export interface ModelInfo {
+  variant: Variant;
+  provider: Provider;
+  kv: KvLayout;
+}
+
+export interface SynthesizeMessage {
+  type: "synthesize";
+  id: number;
+  text: string;
+  voice?: VoiceInput;
+  settings: GenerationSettings;
+  seed: number;
+  /** Int32Array(1) over shared memory: the main thread sets it to 1 to cancel between decode steps. */
+  cancel: SharedArrayBuffer;
+}
+
+export type ToWorker = SynthesizeMessage;
+
+export type FromWorker =
+  | { type: "ready"; info: ModelInfo }
+  | { type: "load-error"; message: string }
+  | { type: "token"; id: number; generated: number }
+  | { type: "result"; id: number; result: SynthesisResult; encoderRuns: number }
+  | { type: "error"; id: number; message: string; cancelled: boolean };

@@ -48,8 +48,7 @@ interface Slot {
 
 // Under vitest/tsx the engine runs from TypeScript source; the production bundle ships engine-worker.js beside it.
 const FROM_SOURCE = import.meta.url.endsWith(".ts");
-const WORKER_URL = new URL(FROM_SOURCE ? "./engine-worker.ts" : "./engine-worker.js", import.meta.url);
-const WORKER_EXEC_ARGV = FROM_SOURCE ? ["--import", "tsx"] : [];
+const WORKER_URL = new URL(FROM_SOURCE ? "./engine-worker-dev.mjs" : "./engine-worker.js", import.meta.url);
 
 /** A pool of inference workers with a FIFO of waiting jobs; a crashed worker fails its job and is replaced. */
 export class Engine {
@@ -214,7 +213,7 @@ export class Engine {
 
 function spawnWorker(config: EngineConfig): Promise<{ worker: Worker; info: ModelInfo }> {
   const { log: _log, workers: _workers, ...workerConfig } = config;
-  const worker = new Worker(WORKER_URL, { workerData: workerConfig, execArgv: WORKER_EXEC_ARGV });
+  const worker = new Worker(WORKER_URL, { workerData: workerConfig });
   return new Promise((resolve, reject) => {
     const onMessage = (message: FromWorker) => {
       if (message.type === "ready") {

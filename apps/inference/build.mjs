@@ -7,7 +7,8 @@ const { dependencies } = JSON.parse(readFileSync(new URL("./package.json", impor
 const external = Object.keys(dependencies).filter((name) => !name.startsWith("@tts/"));
 
 await build({
-  entryPoints: { main: "src/main.ts" },
+  // The engine starts dist/engine-worker.js beside the entry that spawns it.
+  entryPoints: { main: "src/main.ts", cli: "src/cli.ts", "engine-worker": "src/engine/engine-worker.ts" },
   outdir: "dist",
   bundle: true,
   platform: "node",
@@ -16,4 +17,5 @@ await build({
   sourcemap: true,
   external,
   logLevel: "info",
+  banner: { js: "#!/usr/bin/env node" },
 });

@@ -24,9 +24,41 @@ const envSchema = z.object({
     )
     .pipe(z.array(originSchema)),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  TTS_MODEL: z.enum(["turbo", "english"]).default("turbo"),
+  TTS_DTYPE: z.enum(["fp32", "fp16", "q8", "q4", "q4f16"]).default("q4"),
+  TTS_DEVICE: z.enum(["auto", "cpu", "cuda"]).default("auto"),
+  /** A bundle folder to load as is (no download), e.g. one made by `tts models make-tiny`. */
+  TTS_MODEL_DIR: z.string().min(1).optional(),
+  TTS_CACHE_DIR: z.string().min(1).optional(),
+  XDG_CACHE_HOME: z.string().optional(),
+  HOME: z.string().default("/tmp"),
+  TTS_WORKERS: z.coerce
+    .number({ message: "expected a number" })
+    .int("expected a whole number")
+    .min(1)
+    .max(64)
+    .default(1),
+  /** ORT threads per worker; defaults to OMP_NUM_THREADS (as the seed honoured), else cores / workers. */
+  TTS_THREADS: z.coerce
+    .number({ message: "expected a number" })
+    .int("expected a whole number")
+    .min(1)
+    .max(256)
+    .optional(),
+  OMP_NUM_THREADS: z.coerce
+    .number({ message: "expected a number" })
+    .int("expected a whole number")
+    .min(1)
+    .max(256)
+    .optional(),
+  HF_TOKEN: z.string().min(1).optional(),
+  HF_ENDPOINT: z.url({ message: "expected a URL" }).default("https://huggingface.co"),
 });
 
 export type InferenceEnv = z.infer<typeof envSchema>;
+
+/** Values never echoed back in error messages. */
+const SECRET = /TOKEN|KEY|SECRET|PASSWORD/;
 
 export class EnvError extends Error {
   override name = "EnvError";
@@ -55,7 +87,8 @@ export function parseEnv(source: Record<string, string | undefined>): InferenceE
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {
     const key = String(issue.path[0]);
-    return `  - ${key}=${JSON.stringify(present[key])}: ${issue.message}`;
+    const shown = SECRET.test(key) ? "(hidden)" : JSON.stringify(present[key]);
+    return `  - ${key}=${shown}: ${issue.message}`;
   });
   throw new EnvError(`Invalid inference node configuration:\n${problems.join("\n")}`);
 }

@@ -23,7 +23,10 @@ describe("Engine (worker threads)", () => {
 
   it("synthesizes in a worker, streaming token progress, and returns the seed it used", async () => {
     const seen: number[] = [];
-    const result = await engine.synthesize({ text: "Hello there.", maxTokens: 6 }, { onToken: (n) => seen.push(n) });
+    const result = await engine.synthesize(
+      { text: "Hello there.", maxTokens: 6 },
+      { onToken: (n) => seen.push(n) },
+    );
     expect(result.tokens).toHaveLength(6);
     expect(seen).toEqual([1, 2, 3, 4, 5, 6]);
     expect(result.seed).toBeGreaterThanOrEqual(0);
@@ -44,11 +47,14 @@ describe("Engine (worker threads)", () => {
 
   it("fails the job of a crashed worker with a clear error and keeps serving with a replacement", async () => {
     const started = engine.workersStarted;
-    const running = engine.synthesize({ text: "This worker will die.", maxTokens: 4000 }, {
-      onToken: (n) => {
-        if (n === 3) void engine.recycleWorker(0);
+    const running = engine.synthesize(
+      { text: "This worker will die.", maxTokens: 4000 },
+      {
+        onToken: (n) => {
+          if (n === 3) void engine.recycleWorker(0);
+        },
       },
-    });
+    );
     await expect(running).rejects.toMatchObject({ code: "worker-crashed" });
     await expect(running).rejects.toThrow(/worker crashed .* it has been replaced/);
     await expect.poll(() => engine.workersStarted, { timeout: 20_000 }).toBe(started + 1);
@@ -59,13 +65,16 @@ describe("Engine (worker threads)", () => {
   it("stops generating within a decode step of cancellation", async () => {
     const controller = new AbortController();
     let last = 0;
-    const running = engine.synthesize({ text: "Cancel me.", maxTokens: 4000 }, {
-      signal: controller.signal,
-      onToken: (n) => {
-        last = n;
-        if (n === 5) controller.abort();
+    const running = engine.synthesize(
+      { text: "Cancel me.", maxTokens: 4000 },
+      {
+        signal: controller.signal,
+        onToken: (n) => {
+          last = n;
+          if (n === 5) controller.abort();
+        },
       },
-    });
+    );
     await expect(running).rejects.toBeInstanceOf(EngineError);
     await expect(running).rejects.toMatchObject({ code: "cancelled" });
     expect(last).toBeLessThanOrEqual(7);

@@ -1,0 +1,268 @@
+#!/usr/bin/env node
+// `tts`: synthesize from the command line and manage model files (download, verify, tiny test bundles).
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+
+import { AudioError, encodeWav, prepareReferenceClip } from "@tts/audio";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { z, ZodError } from "zod";
+
+import { BundleError } from "./engine/bundle";
+import { ChatterboxModel } from "./engine/model";
+import { generationSettingsSchema, resolveGeneration } from "./engine/requests";
+import { randomSeed } from "./engine/rng";
+import { DeviceError } from "./engine/sessions";
+import { EnvError, loadEnv } from "./env";
+import { ensureModel, modelSettingsFromEnv, type ModelSettings } from "./model-settings";
+import { ModelDownloadError, downloadModel, verifyModel } from "./models/download";
+import { createProgressReporter } from "./models/progress";
+import { MODEL_DTYPES, MODEL_VARIANTS, modelDir, resolveModel } from "./models/registry";
+import { makeTinyBundle } from "./tiny/make-tiny";
+import packageJson from "../package.json" with { type: "json" };
+
+/** Errors whose message is the whole story for the user: printed without a stack trace. */
+const EXPECTED_ERRORS = [AudioError, BundleError, DeviceError, EnvError, ModelDownloadError, RangeError];
+
+function number(name: string, { integer = false, min = -Infinity } = {}) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!Number.isFinite(parsed) || (integer && !Number.isInteger(parsed)) || parsed < min) {
+      throw new InvalidArgumentError(
+        `${name} must be ${integer ? "a whole number" : "a number"}${min > -Infinity ? ` >= ${min}` : ""}.`,
+      );
+    }
+    return parsed;
+  };
+}
+
+interface ModelFlags {
+  model?: string;
+  dtype?: string;
+  modelDir?: string;
+  device?: string;
+  threads?: number;
+  cacheDir?: string;
+  endpoint?: string;
+}
+
+const modelOptions = (command: Command) =>
+  command
+    .addOption(new Option("--model <variant>", "model variant").choices(MODEL_VARIANTS))
+    .addOption(new Option("--dtype <dtype>", "weights precision").choices(MODEL_DTYPES))
+    .option("--model-dir <dir>", "load this bundle folder as is (no download)")
+    .addOption(new Option("--device <device>", "execution provider").choices(["auto", "cpu", "cuda"]))
+    .option("--threads <n>", "ONNX Runtime threads", number("--threads", { integer: true, min: 1 }))
+    .option("--cache-dir <dir>", "model cache folder")
+    .option("--endpoint <url>", "Hugging Face endpoint (mirror)");
+
+function settingsFrom(flags: ModelFlags): ModelSettings {
+  const base = modelSettingsFromEnv(loadEnv());
+  return {
+    ...base,
+    variant: (flags.model as ModelSettings["variant"] | undefined) ?? base.variant,
+    dtype: (flags.dtype as ModelSettings["dtype"] | undefined) ?? base.dtype,
+    device: (flags.device as ModelSettings["device"] | undefined) ?? base.device,
+    modelDir: flags.modelDir ?? base.modelDir,
+    threads: flags.threads ?? base.threads,
+    cacheDir: flags.cacheDir ?? base.cacheDir,
+    endpoint: flags.endpoint ?? base.endpoint,
+  };
+}
+
+const progress = () =>
+  createProgressReporter({
+    tty: Boolean(process.stderr.isTTY),
+    write: (line) => process.stderr.write(`${line}\n`),
+  });
+
+const program = new Command("tts")
+  .description("Chatterbox text-to-speech on ONNX Runtime")
+  .version(packageJson.version)
+  .showHelpAfterError();
+
+modelOptions(
+  program
+    .command("synth")
+    .description("synthesize speech to a WAV file")
+    .requiredOption("--text <text>", "text to speak")
+    .option("--voice <wav>", "reference voice clip (WAV, any rate/channels; 5+ s of speech)")
+    .requiredOption("--out <file>", "output WAV (24 kHz, 16-bit)")
+    .option("--tokens-out <file>", "write the generated speech token ids (JSON array)")
+    .option("--greedy", "argmax decoding (reproducible without a seed)")
+    .option("--seed <n>", "sampling seed (reproducible)", number("--seed", { integer: true, min: 0 }))
+    .option("--max-tokens <n>", "token limit (40 ms each)", number("--max-tokens", { integer: true, min: 1 }))
+    .option("--temperature <x>", "sampling temperature", number("--temperature"))
+    .option("--top-k <n>", "top-k (0 = off)", number("--top-k", { integer: true, min: 0 }))
+    .option("--top-p <x>", "top-p (1 = off)", number("--top-p"))
+    .option("--min-p <x>", "min-p (0 = off)", number("--min-p"))
+    .option("--repetition-penalty <x>", "repetition penalty (1 = off)", number("--repetition-penalty"))
+    .option("--exaggeration <x>", "emotion exaggeration (English)", number("--exaggeration"))
+    .option("--cfg-weight <x>", "classifier-free guidance weight (English)", number("--cfg-weight")),
+).action(async (flags: ModelFlags & Record<string, unknown>) => {
+  if (flags.greedy && flags.seed !== undefined)
+    throw new InvalidArgumentError("Use either --greedy or --seed, not both.");
+  const settings = settingsFrom(flags);
+  const generation = generationSettingsSchema.parse({
+    seed: flags.seed,
+    greedy: flags.greedy,
+    maxTokens: flags.maxTokens,
+    temperature: flags.temperature,
+    topK: flags.topK,
+    topP: flags.topP,
+    minP: flags.minP,
+    repetitionPenalty: flags.repetitionPenalty,
+    exaggeration: flags.exaggeration,
+    cfgWeight: flags.cfgWeight,
+  });
+  const voice =
+    typeof flags.voice === "string"
+      ? { samples: prepareReferenceClip(await readFile(flags.voice)).samples }
+      : undefined;
+  const reporter = progress();
+  const dir = await ensureModel(settings, reporter.onProgress).finally(() => reporter.stop());
+  const model = await ChatterboxModel.load(dir, {
+    dtype: settings.dtype,
+    device: settings.device,
+    threads: settings.threads,
+    variant: flags.modelDir ? undefined : settings.variant,
+    log: (line) => console.error(line),
+  });
+  const seed = generation.seed ?? randomSeed();
+  const result = await model.synthesize(
+    String(flags.text),
+    voice,
+    resolveGeneration(model.variant, generation, seed),
+  );
+  await writeFile(String(flags.out), encodeWav(result.waveform, result.sampleRate));
+  if (typeof flags.tokensOut === "string") await writeFile(flags.tokensOut, JSON.stringify(result.tokens));
+  const seconds = result.waveform.length / result.sampleRate;
+  const t = result.timings;
+  const meanStep = t.stepMs.length ? t.stepMs.reduce((a, b) => a + b, 0) / t.stepMs.length : 0;
+  console.log(
+    `${model.variant} on ${model.provider}: ${result.tokens.length} tokens (${result.stopReason}), ${seconds.toFixed(2)} s of audio` +
+      `${generation.greedy ? " (greedy)" : ` (seed ${seed})`} -> ${flags.out}\n` +
+      `encoder ${t.encoderMs.toFixed(0)} ms, prefill ${t.prefillMs.toFixed(0)} ms, step ${meanStep.toFixed(1)} ms avg, ` +
+      `decoder ${t.decoderMs.toFixed(0)} ms, total ${t.totalMs.toFixed(0)} ms, RTF ${seconds > 0 ? (t.totalMs / 1000 / seconds).toFixed(2) : "n/a"}`,
+  );
+  await model.release();
+});
+
+const models = program.command("models").description("download, list and verify model files");
+
+modelOptions(models.command("pull").description("download the model files (resumable)")).action(
+  async (flags: ModelFlags) => {
+    const settings = settingsFrom(flags);
+    const spec = resolveModel(settings.variant, settings.dtype);
+    const dir = settings.modelDir ?? modelDir(settings.cacheDir, spec);
+    const reporter = progress();
+    const result = await downloadModel(spec, {
+      dir,
+      endpoint: settings.endpoint,
+      token: settings.hfToken,
+      onProgress: reporter.onProgress,
+    }).finally(() => reporter.stop());
+    const check = await verifyModel(spec, dir);
+    if (!check.ok)
+      throw new ModelDownloadError(
+        `Downloaded files do not verify:\n${check.problems.join("\n")}`,
+        dir,
+        "size-mismatch",
+      );
+    console.log(
+      `${spec.repo}@${spec.revision.slice(0, 8)} (${spec.dtype}): ${result.downloaded.length} downloaded, ${result.skipped.length} already present, verified -> ${dir}`,
+    );
+  },
+);
+
+modelOptions(
+  models.command("verify").description("check that every model file is present with the right size"),
+).action(async (flags: ModelFlags) => {
+  const settings = settingsFrom(flags);
+  const spec = resolveModel(settings.variant, settings.dtype);
+  const dir = settings.modelDir ?? modelDir(settings.cacheDir, spec);
+  const check = await verifyModel(spec, dir);
+  if (!check.ok) {
+    console.error(
+      `${dir}:\n${check.problems.map((p) => `  - ${p}`).join("\n")}\nRun \`tts models pull\` to fetch what is missing.`,
+    );
+    process.exitCode = 1;
+    return;
+  }
+  console.log(`ok: ${spec.files.length} files verified in ${dir}`);
+});
+
+modelOptions(models.command("list").description("list variants and dtypes and what is in the cache")).action(
+  async (flags: ModelFlags) => {
+    const settings = settingsFrom(flags);
+    for (const variant of MODEL_VARIANTS) {
+      for (const dtype of MODEL_DTYPES) {
+        const spec = resolveModel(variant, dtype);
+        const dir = modelDir(settings.cacheDir, spec);
+        const known = spec.files.every((f) => f.size !== undefined)
+          ? `${(spec.files.reduce((s, f) => s + (f.size ?? 0), 0) / 1e6).toFixed(0)} MB`
+          : "size unknown";
+        const state = (await verifyModel(spec, dir)).ok ? "cached" : "not downloaded";
+        console.log(
+          `${variant.padEnd(8)} ${dtype.padEnd(6)} ${spec.repo}@${spec.revision.slice(0, 8)}  ${known.padEnd(13)} ${state}  ${dir}`,
+        );
+      }
+    }
+  },
+);
+
+models
+  .command("make-tiny")
+  .description("generate a tiny-random bundle with the real graph contract (for tests and development)")
+  .addOption(
+    new Option("--variant <variant>", "which contract").choices(MODEL_VARIANTS).makeOptionMandatory(),
+  )
+  .requiredOption("--out <dir>", "output folder")
+  .addOption(
+    new Option("--kv-dtype <type>", "KV cache element type")
+      .choices(["float32", "float16"])
+      .default("float32"),
+  )
+  .option(
+    "--stop-after <n>",
+    'generated tokens before STOP, or "never"',
+    (v: string) => (v === "never" ? null : number("--stop-after", { integer: true, min: 0 })(v)),
+    24,
+  )
+  .option("--seed <n>", "weights seed", number("--seed", { integer: true, min: 0 }), 0)
+  .action(
+    async (flags: {
+      variant: "turbo" | "english";
+      out: string;
+      kvDtype: "float32" | "float16";
+      stopAfter: number | null;
+      seed: number;
+    }) => {
+      const bundle = await makeTinyBundle(path.resolve(flags.out), {
+        variant: flags.variant,
+        kvDtype: flags.kvDtype,
+        stopAfter: flags.stopAfter,
+        seed: flags.seed,
+      });
+      console.log(
+        `tiny-random ${flags.variant} bundle (${bundle.files.length} files, KV ${flags.kvDtype}) -> ${bundle.dir}`,
+      );
+    },
+  );
+
+program.parseAsync().catch((error: unknown) => {
+  if (error instanceof ZodError) {
+    console.error(`tts: invalid settings:\n${z.prettifyError(error)}`);
+    process.exitCode = 2;
+    return;
+  }
+  if (error instanceof Error && EXPECTED_ERRORS.some((type) => error instanceof type)) {
+    console.error(`tts: ${error.message}`);
+  } else if (error instanceof InvalidArgumentError) {
+    console.error(`tts: ${error.message}`);
+    process.exitCode = 2;
+    return;
+  } else {
+    console.error(error);
+  }
+  process.exitCode = 1;
+});

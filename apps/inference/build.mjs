@@ -17,5 +17,4 @@ await build({
   sourcemap: true,
   external,
   logLevel: "info",
-  banner: { js: "#!/usr/bin/env node" },
 });

@@ -72,7 +72,7 @@ function settingsFrom(flags: ModelFlags): ModelSettings {
 const progress = () =>
   createProgressReporter({
     tty: Boolean(process.stderr.isTTY),
-    write: (line) => process.stderr.write(`${line}\n`),
+    write: (chunk) => process.stderr.write(chunk),
   });
 
 const program = new Command("tts")
@@ -119,7 +119,9 @@ modelOptions(
       ? { samples: prepareReferenceClip(await readFile(flags.voice)).samples }
       : undefined;
   const reporter = progress();
-  const dir = await ensureModel(settings, reporter.onProgress).finally(() => reporter.stop());
+  const dir = await ensureModel(settings, (event) => reporter.onProgress(event)).finally(() =>
+    reporter.stop(),
+  );
   const model = await ChatterboxModel.load(dir, {
     dtype: settings.dtype,
     device: settings.device,
@@ -140,7 +142,7 @@ modelOptions(
   const meanStep = t.stepMs.length ? t.stepMs.reduce((a, b) => a + b, 0) / t.stepMs.length : 0;
   console.log(
     `${model.variant} on ${model.provider}: ${result.tokens.length} tokens (${result.stopReason}), ${seconds.toFixed(2)} s of audio` +
-      `${generation.greedy ? " (greedy)" : ` (seed ${seed})`} -> ${flags.out}\n` +
+      `${generation.greedy ? " (greedy)" : ` (seed ${seed})`} -> ${String(flags.out)}\n` +
       `encoder ${t.encoderMs.toFixed(0)} ms, prefill ${t.prefillMs.toFixed(0)} ms, step ${meanStep.toFixed(1)} ms avg, ` +
       `decoder ${t.decoderMs.toFixed(0)} ms, total ${t.totalMs.toFixed(0)} ms, RTF ${seconds > 0 ? (t.totalMs / 1000 / seconds).toFixed(2) : "n/a"}`,
   );
@@ -159,7 +161,7 @@ modelOptions(models.command("pull").description("download the model files (resum
       dir,
       endpoint: settings.endpoint,
       token: settings.hfToken,
-      onProgress: reporter.onProgress,
+      onProgress: (event) => reporter.onProgress(event),
     }).finally(() => reporter.stop());
     const check = await verifyModel(spec, dir);
     if (!check.ok)

@@ -9,6 +9,12 @@ describe("parseEnv", () => {
       HOST: "0.0.0.0",
       CORS_ORIGINS: ["http://localhost:3000", "http://127.0.0.1:3000"],
       LOG_LEVEL: "info",
+      TTS_MODEL: "turbo",
+      TTS_DTYPE: "q4",
+      TTS_DEVICE: "auto",
+      TTS_WORKERS: 1,
+      HOME: "/tmp",
+      HF_ENDPOINT: "https://huggingface.co",
     });
   });
 
@@ -28,6 +34,15 @@ describe("parseEnv", () => {
     expect(() => parseEnv({ PORT: "http" })).toThrow(/PORT="http": expected a port number/);
     expect(() => parseEnv({ PORT: "70000" })).toThrow(/PORT="70000": expected a port from 0 to 65535/);
     expect(() => parseEnv({ PORT: "78.5" })).toThrow(/PORT="78.5": expected a whole number/);
+  });
+
+  it("rejects bad model settings, naming the allowed values", () => {
+    expect(() => parseEnv({ TTS_DTYPE: "q3" })).toThrow(
+      /TTS_DTYPE="q3": Invalid option: expected one of "fp32"\|"fp16"\|"q8"\|"q4"\|"q4f16"/,
+    );
+    expect(() => parseEnv({ TTS_WORKERS: "0" })).toThrow(/TTS_WORKERS="0"/);
+    expect(() => parseEnv({ OMP_NUM_THREADS: "four" })).toThrow(/OMP_NUM_THREADS="four": expected a number/);
+    expect(() => parseEnv({ HF_ENDPOINT: "not a url" })).toThrow(/HF_ENDPOINT="not a url"/);
   });
 
   it("lists every bad variable at once", () => {

@@ -190,7 +190,7 @@ describe("bundle checks", () => {
     const attempt = load(mixed);
     await expect(attempt).rejects.toBeInstanceOf(BundleError);
     await expect(attempt).rejects.toThrow(
-      /As turbo:\n  - embed_tokens: unexpected input `position_ids`\n  - embed_tokens: unexpected input `exaggeration`\nAs english:\n  - language_model: unexpected input `position_ids`/,
+      /As turbo:\n {2}- embed_tokens: unexpected input `position_ids`\n {2}- embed_tokens: unexpected input `exaggeration`\nAs english:\n {2}- language_model: unexpected input `position_ids`/,
     );
     await expect(load(mixed, { variant: "turbo" })).rejects.toThrow(
       /^These graphs do not form a Chatterbox turbo bundle[^]*embed_tokens: unexpected input `position_ids`/,

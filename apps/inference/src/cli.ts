@@ -16,7 +16,8 @@ import { EnvError, loadEnv } from "./env";
 import { ensureModel, modelSettingsFromEnv, type ModelSettings } from "./model-settings";
 import { ModelDownloadError, downloadModel, verifyModel } from "./models/download";
 import { createProgressReporter } from "./models/progress";
-import { MODEL_DTYPES, MODEL_VARIANTS, modelDir, resolveModel } from "./models/registry";
+import { DTYPES, VARIANTS } from "./engine/contract";
+import { modelDir, resolveModel } from "./models/registry";
 import { makeTinyBundle } from "./tiny/make-tiny";
 import packageJson from "../package.json" with { type: "json" };
 
@@ -47,8 +48,8 @@ interface ModelFlags {
 
 const modelOptions = (command: Command) =>
   command
-    .addOption(new Option("--model <variant>", "model variant").choices(MODEL_VARIANTS))
-    .addOption(new Option("--dtype <dtype>", "weights precision").choices(MODEL_DTYPES))
+    .addOption(new Option("--model <variant>", "model variant").choices(VARIANTS))
+    .addOption(new Option("--dtype <dtype>", "weights precision").choices(DTYPES))
     .option("--model-dir <dir>", "load this bundle folder as is (no download)")
     .addOption(new Option("--device <device>", "execution provider").choices(["auto", "cpu", "cuda"]))
     .option("--threads <n>", "ONNX Runtime threads", number("--threads", { integer: true, min: 1 }))
@@ -196,8 +197,8 @@ modelOptions(
 modelOptions(models.command("list").description("list variants and dtypes and what is in the cache")).action(
   async (flags: ModelFlags) => {
     const settings = settingsFrom(flags);
-    for (const variant of MODEL_VARIANTS) {
-      for (const dtype of MODEL_DTYPES) {
+    for (const variant of VARIANTS) {
+      for (const dtype of DTYPES) {
         const spec = resolveModel(variant, dtype);
         const dir = modelDir(settings.cacheDir, spec);
         const known = spec.files.every((f) => f.size !== undefined)
@@ -215,9 +216,7 @@ modelOptions(models.command("list").description("list variants and dtypes and wh
 models
   .command("make-tiny")
   .description("generate a tiny-random bundle with the real graph contract (for tests and development)")
-  .addOption(
-    new Option("--variant <variant>", "which contract").choices(MODEL_VARIANTS).makeOptionMandatory(),
-  )
+  .addOption(new Option("--variant <variant>", "which contract").choices(VARIANTS).makeOptionMandatory())
   .requiredOption("--out <dir>", "output folder")
   .addOption(
     new Option("--kv-dtype <type>", "KV cache element type")

@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 
-import { BundleError, type Dtype } from "./engine/bundle";
-import type { Variant } from "./engine/contract";
+import { BundleError } from "./engine/bundle";
+import type { Dtype, Variant } from "./engine/contract";
 import type { Device } from "./engine/sessions";
 import type { InferenceEnv } from "./env";
 import { downloadModel, verifyModel, type DownloadProgress } from "./models/download";

@@ -24,7 +24,7 @@ const COMMON: Case[] = [
   [
     "turns an ellipsis character into a comma (upstream keeps the double space)",
     "Wait… what",
-    "Wait,  what.",
+    "Wait, what.",
   ],
   ["a trailing ellipsis character ends on a comma", "Trailing…", "Trailing,"],
   ["turns em and en dashes into hyphens", "a—b–c", "A-b-c."],
@@ -39,11 +39,11 @@ const TURBO: Case[] = [
 ];
 
 const ENGLISH: Case[] = [
-  ["turns three dots into a comma", "wait... what", "Wait,  what."],
+  ["turns three dots into a comma", "wait... what", "Wait, what."],
   ["a trailing three dots ends on a comma", "yes...", "Yes,"],
   ["turns a spaced hyphen into a comma", "a - b", "A, b."],
   ["turns a semicolon into a comma", "one;two", "One, two."],
-  ["maps spaced hyphens before semicolons", "one; two - three", "One,  two, three."],
+  ["maps spaced hyphens before semicolons", "one; two - three", "One, two, three."],
   ["maps dashes after spaced hyphens, so a spaced em dash stays a hyphen", "a — b", "A - b."],
 ];
 

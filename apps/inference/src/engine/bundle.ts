@@ -5,23 +5,15 @@ import type { InferenceSession } from "onnxruntime-node";
 
 import {
   CONTRACTS,
+  DTYPE_SUFFIX,
   KV_TYPES,
   presentFor,
   STAGES,
+  type Dtype,
   type Stage,
   type StageContract,
   type Variant,
 } from "./contract";
-
-/** File-name suffix of each published dtype (q8 is `_quantized`, not `_q8`). */
-export const DTYPE_SUFFIX = {
-  fp32: "",
-  fp16: "_fp16",
-  q8: "_quantized",
-  q4: "_q4",
-  q4f16: "_q4f16",
-} as const;
-export type Dtype = keyof typeof DTYPE_SUFFIX;
 
 export class BundleError extends Error {
   override name = "BundleError";

@@ -4,14 +4,21 @@
  * build on this one description.
  */
 
-export type Variant = "turbo" | "english";
-export type Stage = "speech_encoder" | "embed_tokens" | "language_model" | "conditional_decoder";
-export const STAGES: readonly Stage[] = [
-  "speech_encoder",
-  "embed_tokens",
-  "language_model",
-  "conditional_decoder",
-];
+export const VARIANTS = ["turbo", "english"] as const;
+export type Variant = (typeof VARIANTS)[number];
+export const STAGES = ["speech_encoder", "embed_tokens", "language_model", "conditional_decoder"] as const;
+export type Stage = (typeof STAGES)[number];
+
+/** File-name suffix of each published dtype (q8 is `_quantized`, not `_q8`). */
+export const DTYPE_SUFFIX = {
+  fp32: "",
+  fp16: "_fp16",
+  q8: "_quantized",
+  q4: "_q4",
+  q4f16: "_q4f16",
+} as const;
+export type Dtype = keyof typeof DTYPE_SUFFIX;
+export const DTYPES = Object.keys(DTYPE_SUFFIX) as Dtype[];
 
 export const SAMPLE_RATE = 24_000;
 /** Each speech token decodes to 40 ms of audio. */

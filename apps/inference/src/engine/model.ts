@@ -6,7 +6,7 @@ import { prepareReferenceClip } from "@tts/audio";
 import * as ort from "onnxruntime-node";
 
 import { voiceKey } from "./voice-key";
-import { detectVariant, kvLayout, stageFiles, type Dtype, type KvLayout } from "./bundle";
+import { detectVariant, kvLayout, stageFiles, type KvLayout } from "./bundle";
 import {
   SAMPLE_RATE,
   SPEECH_CODES,
@@ -15,6 +15,7 @@ import {
   TURBO_SILENCE_COUNT,
   TURBO_SILENCE_TOKEN,
   presentFor,
+  type Dtype,
   type Stage,
   type Variant,
 } from "./contract";

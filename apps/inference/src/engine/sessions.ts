@@ -37,7 +37,7 @@ export async function createSessions(
   files: Record<Stage, string>,
   config: SessionConfig,
 ): Promise<{ sessions: Record<Stage, ort.InferenceSession>; provider: Provider }> {
-  const [first, ...rest] = STAGES as [Stage, ...Stage[]];
+  const [first, ...rest] = STAGES;
   const create = (stage: Stage, provider: Provider) =>
     ort.InferenceSession.create(files[stage], options(provider, config.threads));
   const sessions: Partial<Record<Stage, ort.InferenceSession>> = {};

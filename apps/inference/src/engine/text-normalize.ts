@@ -42,6 +42,7 @@ export function normalizeText(text: string, variant: Variant): string {
   // Only a leading lowercase letter: a leading tag like "[laugh]" or a digit is left as written.
   out = out.replace(/^\p{Ll}/u, (letter) => letter.toUpperCase());
   for (const [from, to] of REPLACEMENTS[variant]) out = out.replaceAll(from, to);
-  out = out.trimEnd();
+  // Replacements like "..." -> ", " can leave double spaces that upstream keeps; they only waste tokens.
+  out = out.replace(/ {2,}/g, " ").trimEnd();
   return SENTENCE_ENDERS.some((ender) => out.endsWith(ender)) ? out : `${out}.`;
 }

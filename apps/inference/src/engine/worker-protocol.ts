@@ -1,5 +1,5 @@
-import type { Variant } from "./contract";
-import type { Dtype, KvLayout } from "./bundle";
+import type { Dtype, Variant } from "./contract";
+import type { KvLayout } from "./bundle";
 import type { SynthesisResult, VoiceInput } from "./model";
 import type { GenerationSettings } from "./requests";
 import type { Device, Provider } from "./sessions";

@@ -1,14 +1,16 @@
 import path from "node:path";
 
+import {
+  DTYPE_SUFFIX,
+  DTYPES,
+  STAGES,
+  VARIANTS,
+  type Dtype,
+  type Stage,
+  type Variant,
+} from "../engine/contract";
+
 /** Which Chatterbox ONNX export, which precision, and where its files live (see chatterbox-onnx.md). */
-export const MODEL_VARIANTS = ["turbo", "english"] as const;
-export type ModelVariant = (typeof MODEL_VARIANTS)[number];
-
-export const MODEL_DTYPES = ["fp32", "fp16", "q8", "q4", "q4f16"] as const;
-export type ModelDtype = (typeof MODEL_DTYPES)[number];
-
-export const STAGES = ["speech_encoder", "embed_tokens", "language_model", "conditional_decoder"] as const;
-export type Stage = (typeof STAGES)[number];
 
 export interface ModelFile {
   /** Relative to the repository root, `/`-separated. */
@@ -18,8 +20,8 @@ export interface ModelFile {
 }
 
 export interface ModelSpec {
-  variant: ModelVariant;
-  dtype: ModelDtype;
+  variant: Variant;
+  dtype: Dtype;
   repo: string;
   revision: string;
   files: ModelFile[];
@@ -28,15 +30,6 @@ export interface ModelSpec {
 }
 
 export const DEFAULT_ENDPOINT = "https://huggingface.co";
-
-// q8 is published as `_quantized`, not `_q8`.
-const SUFFIX: Record<ModelDtype, string> = {
-  fp32: "",
-  fp16: "_fp16",
-  q8: "_quantized",
-  q4: "_q4",
-  q4f16: "_q4f16",
-};
 
 interface RepoEntry {
   repo: string;
@@ -48,7 +41,7 @@ interface RepoEntry {
   sizes: Readonly<Record<string, number>>;
 }
 
-const REPOS: Record<ModelVariant, RepoEntry> = {
+const REPOS: Record<Variant, RepoEntry> = {
   turbo: {
     repo: "ResembleAI/chatterbox-turbo-ONNX",
     revision: "d21799bd0354adb85e348b8a0442a8405110a2cf",
@@ -80,16 +73,16 @@ function isOneOf<T extends string>(values: readonly T[], value: string): value i
 
 /** Accepts untrusted input (CLI flags, config), so unknown names fail with the valid choices. */
 export function resolveModel(variant: string, dtype: string): ModelSpec {
-  if (!isOneOf(MODEL_VARIANTS, variant)) {
-    throw new Error(`Unknown model variant "${variant}": expected one of ${MODEL_VARIANTS.join(", ")}`);
+  if (!isOneOf(VARIANTS, variant)) {
+    throw new Error(`Unknown model variant "${variant}": expected one of ${VARIANTS.join(", ")}`);
   }
-  if (!isOneOf(MODEL_DTYPES, dtype)) {
-    throw new Error(`Unknown model dtype "${dtype}": expected one of ${MODEL_DTYPES.join(", ")}`);
+  if (!isOneOf(DTYPES, dtype)) {
+    throw new Error(`Unknown model dtype "${dtype}": expected one of ${DTYPES.join(", ")}`);
   }
   const entry = REPOS[variant];
   const stageFiles = Object.fromEntries(
     STAGES.map((stage) => {
-      const suffix = entry.dtypeStages.includes(stage) ? SUFFIX[dtype] : "";
+      const suffix = entry.dtypeStages.includes(stage) ? DTYPE_SUFFIX[dtype] : "";
       return [stage, `onnx/${stage}${suffix}.onnx`];
     }),
   ) as Record<Stage, string>;

@@ -3,7 +3,7 @@ import path from "node:path";
 
 import { encodeWav } from "@tts/audio";
 
-import { SAMPLE_RATE, STAGES, type Variant } from "../engine/contract";
+import { DTYPE_SUFFIX, SAMPLE_RATE, STAGES, type Variant } from "../engine/contract";
 import { buildTinyGraph, type TinyModelConfig } from "./tiny-graphs";
 import { englishTokenizer, turboTokenizer } from "./tiny-tokenizer";
 
@@ -62,7 +62,7 @@ export async function makeTinyBundle(dir: string, options: TinyBundleOptions): P
     seed: options.seed ?? 0,
   };
   if (config.hidden % config.heads !== 0) throw new RangeError("hidden must be a multiple of heads");
-  const suffix = config.kvDtype === "float16" ? "_fp16" : "";
+  const suffix = DTYPE_SUFFIX[config.kvDtype === "float16" ? "fp16" : "fp32"];
   const files: string[] = [];
   for (const stage of STAGES) {
     const graphFile = `onnx/${stage}${suffix}.onnx`;

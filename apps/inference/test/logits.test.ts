@@ -285,6 +285,21 @@ describe("sampleToken", () => {
   });
 });
 
+describe("processor order", () => {
+  // logits [3, 2.5, 1], id 0 already generated, penalty 3, top-k 1: penalizing first drops id 0 to 1.0, so top-k
+  // keeps id 1; penalizing last (upstream Turbo) keeps id 0 through top-k, then lowers it to 1.0, alone.
+  const params = { temperature: 1, topK: 1, topP: 1, minP: 0, repetitionPenalty: 3, greedy: false };
+  const fixed = { next: () => 0.5 };
+
+  it("penalizes before filtering by default (English)", () => {
+    expect(sampleToken(row([3, 2.5, 1]), [0], params, fixed)).toBe(1);
+  });
+
+  it("penalizes after filtering with penaltyLast (Turbo)", () => {
+    expect(sampleToken(row([3, 2.5, 1]), [0], { ...params, penaltyLast: true }, fixed)).toBe(0);
+  });
+});
+
 describe("defaults", () => {
   it("match upstream Chatterbox", () => {
     expect(TURBO_DEFAULTS).toEqual({
@@ -294,6 +309,7 @@ describe("defaults", () => {
       minP: 0,
       repetitionPenalty: 1.2,
       greedy: false,
+      penaltyLast: true,
     });
     expect(ENGLISH_DEFAULTS).toEqual({
       temperature: 0.8,

@@ -21,11 +21,7 @@ const COMMON: Case[] = [
   ["keeps a final comma", "Well,", "Well,"],
   ["turns a colon into a comma", "Note: this", "Note, this."],
   ["drops the space before a comma a colon leaves", "Time : now", "Time, now."],
-  [
-    "turns an ellipsis character into a comma (upstream keeps the double space)",
-    "Wait… what",
-    "Wait, what.",
-  ],
+  ["turns an ellipsis character into a comma (upstream keeps the double space)", "Wait… what", "Wait, what."],
   ["a trailing ellipsis character ends on a comma", "Trailing…", "Trailing,"],
   ["turns em and en dashes into hyphens", "a—b–c", "A-b-c."],
   ["straightens curly quotes", "“Hi,” she said ‘ok’", "\"Hi,\" she said 'ok'."],

@@ -18,6 +18,11 @@ export interface SamplingParams {
   repetitionPenalty: number;
   /** Argmax after the repetition penalty; draws nothing from the rng. */
   greedy: boolean;
+  /**
+   * Apply the repetition penalty after temperature/top-k/min-p/top-p instead of first: upstream Turbo's
+   * processor order (English penalizes first).
+   */
+  penaltyLast?: boolean;
 }
 
 export const TURBO_DEFAULTS: SamplingParams = Object.freeze({
@@ -27,6 +32,7 @@ export const TURBO_DEFAULTS: SamplingParams = Object.freeze({
   minP: 0,
   repetitionPenalty: 1.2,
   greedy: false,
+  penaltyLast: true,
 });
 
 export const ENGLISH_DEFAULTS: SamplingParams = Object.freeze({
@@ -285,7 +291,8 @@ function sampleIndex(logits: Float32Array, u: number): number {
 
 /**
  * One decode step: repetition penalty -> (greedy: argmax) -> temperature -> top-k -> min-p -> top-p -> softmax ->
- * inverse-CDF sample with exactly one `rng.next()` draw. `logits` is left untouched.
+ * inverse-CDF sample with exactly one `rng.next()` draw (with `penaltyLast`, the penalty moves after top-p).
+ * `logits` is left untouched.
  */
 export function sampleToken(
   logits: Float32Array,
@@ -297,11 +304,14 @@ export function sampleToken(
   ensureScratch(logits.length);
   const row = scratch.row.subarray(0, logits.length);
   row.set(logits);
-  repetitionPenaltyInto(row, logits, generated, params.repetitionPenalty);
+  const penaltyLast = params.penaltyLast === true && !params.greedy;
+  if (!penaltyLast) repetitionPenaltyInto(row, logits, generated, params.repetitionPenalty);
   if (params.greedy) return argmax(row);
   temperatureInPlace(row, params.temperature);
   topKInPlace(row, params.topK);
   minPInPlace(row, params.minP);
   topPInPlace(row, params.topP);
+  // Filtered entries are -Infinity and stay so; survivors are penalized once per distinct id.
+  if (penaltyLast) repetitionPenaltyInto(row, row.slice(), generated, params.repetitionPenalty);
   return sampleIndex(row, rng.next());
 }

@@ -288,6 +288,9 @@ export class ChatterboxModel {
 
     const rng = createRng(options.seed);
     const generated = [START_SPEECH];
+    // Upstream Turbo penalizes START only on the first step, then the generated tokens alone.
+    const penalized = () =>
+      this.variant === "turbo" && generated.length > 1 ? generated.slice(1) : generated;
     let stopReason: SynthesisResult["stopReason"] = "max-tokens";
     for (let step = 0; ; step++) {
       const token = sampleToken(

@@ -42,6 +42,7 @@ export function resolveGeneration(
       minP: settings.minP ?? defaults.minP,
       repetitionPenalty: settings.repetitionPenalty ?? defaults.repetitionPenalty,
       greedy: settings.greedy ?? false,
+      penaltyLast: defaults.penaltyLast,
     },
     seed,
     maxTokens: settings.maxTokens ?? DEFAULT_MAX_TOKENS,

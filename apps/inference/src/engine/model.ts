@@ -295,7 +295,7 @@ export class ChatterboxModel {
     for (let step = 0; ; step++) {
       const token = sampleToken(
         this.lastRow(logits, guided, options.cfgWeight),
-        generated,
+        penalized(),
         options.sampling,
         rng,
       );

@@ -8,7 +8,7 @@ const external = Object.keys(dependencies).filter((name) => !name.startsWith("@t
 
 await build({
   // The engine starts dist/engine-worker.js beside the entry that spawns it.
-  entryPoints: { main: "src/main.ts", cli: "src/cli.ts", "engine-worker": "src/engine/engine-worker.ts" },
+  entryPoints: { cli: "src/cli.ts", "engine-worker": "src/engine/engine-worker.ts" },
   outdir: "dist",
   bundle: true,
   platform: "node",

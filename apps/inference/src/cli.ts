@@ -9,7 +9,8 @@ import { z, ZodError } from "zod";
 
 import { BundleError } from "./engine/bundle";
 import { ChatterboxModel } from "./engine/model";
-import { generationSettingsSchema, resolveGeneration } from "./engine/requests";
+import { generationSettingsSchema } from "@tts/api";
+import { resolveGeneration } from "./engine/requests";
 import { randomSeed } from "./engine/rng";
 import { DeviceError } from "./engine/sessions";
 import { EnvError, loadEnv } from "./env";
@@ -18,6 +19,7 @@ import { ModelDownloadError, downloadModel, verifyModel } from "./models/downloa
 import { createProgressReporter } from "./models/progress";
 import { DTYPES, VARIANTS } from "./engine/contract";
 import { modelDir, resolveModel } from "./models/registry";
+import { serve } from "./serve";
 import { makeTinyBundle } from "./tiny/make-tiny";
 import packageJson from "../package.json" with { type: "json" };
 
@@ -148,6 +150,16 @@ modelOptions(
       `decoder ${t.decoderMs.toFixed(0)} ms, total ${t.totalMs.toFixed(0)} ms, RTF ${seconds > 0 ? (t.totalMs / 1000 / seconds).toFixed(2) : "n/a"}`,
   );
   await model.release();
+});
+
+modelOptions(
+  program
+    .command("serve")
+    .description("run the inference node (tRPC API, OpenAI-compatible speech, stored audio, metrics)")
+    .option("--port <n>", "port (default PORT or 7860)", number("--port", { integer: true, min: 0 }))
+    .option("--host <host>", "interface to bind (default HOST or 0.0.0.0)"),
+).action(async (flags: ModelFlags & { port?: number; host?: string }) => {
+  await serve({ model: settingsFrom(flags), port: flags.port, host: flags.host });
 });
 
 const models = program.command("models").description("download, list and verify model files");

@@ -1,15 +1,21 @@
-import type { ApiContext } from "@tts/api";
+import type { ApiContext, ModelStatus, TtsService, VoiceService } from "@tts/api";
 
 import packageJson from "../package.json" with { type: "json" };
 import { listRuntimeBackends, onnxRuntimeVersion } from "./onnx/backends";
 
 export const SERVICE_NAME = "tts-inference";
+export const SERVICE_VERSION = packageJson.version;
 
-export function createApiContext(): ApiContext {
+export function createApiContext(services: {
+  model: () => ModelStatus;
+  voices: VoiceService;
+  tts: TtsService;
+}): Omit<ApiContext, "authorized"> {
   const backends = listRuntimeBackends();
   return {
-    service: { name: SERVICE_NAME, version: packageJson.version, startedAt: Date.now() },
+    service: { name: SERVICE_NAME, version: SERVICE_VERSION, startedAt: Date.now() },
     onnxRuntime: { version: onnxRuntimeVersion(), backends: () => backends },
     now: Date.now,
+    ...services,
   };
 }

@@ -5,6 +5,14 @@ const originSchema = z.string().refine((value) => value === "*" || isOrigin(valu
   message: 'expected an origin like "https://app.example.com" (scheme://host[:port], no path) or "*"',
 });
 
+const count = (min: number, max: number) =>
+  z.coerce
+    .number({ message: "expected a number" })
+    .int("expected a whole number")
+    .min(min, `expected at least ${min}`)
+    .max(max, `expected at most ${max}`);
+const seconds = count(1, 7 * 24 * 3600);
+
 const envSchema = z.object({
   PORT: z.coerce
     .number({ message: "expected a port number" })
@@ -53,6 +61,27 @@ const envSchema = z.object({
     .optional(),
   HF_TOKEN: z.string().min(1).optional(),
   HF_ENDPOINT: z.url({ message: "expected a URL" }).default("https://huggingface.co"),
+  /** Voices and stored audio; default under XDG_DATA_HOME or ~/.local/share. */
+  DATA_DIR: z.string().min(1).optional(),
+  XDG_DATA_HOME: z.string().optional(),
+  /** Comma-separated keys; when set, /v1/* and every mutation need `Authorization: Bearer <key>`. */
+  API_KEYS: z
+    .string()
+    .optional()
+    .transform((value) =>
+      (value ?? "")
+        .split(",")
+        .map((key) => key.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().min(16, "each API key needs at least 16 characters"))),
+  AUDIO_TTL_SECONDS: seconds.default(3600),
+  QUEUE_SIZE: count(0, 10_000).default(16),
+  JOB_TIMEOUT_SECONDS: seconds.default(300),
+  DRAIN_TIMEOUT_SECONDS: seconds.default(60),
+  MAX_TEXT_LENGTH: count(1, 100_000).default(2_000),
+  MAX_UPLOAD_BYTES: count(1_000, 1_000_000_000).default(25_000_000),
+  MAX_JSON_BYTES: count(1_000, 100_000_000).default(1_000_000),
 });
 
 export type InferenceEnv = z.infer<typeof envSchema>;

@@ -1,89 +1,319 @@
-import type { Server } from "node:http";
-
-import { createTRPCClient, httpBatchLink, TRPCClientError } from "@trpc/client";
+import { decodeWav, encodeWav } from "@tts/audio";
+import { TRPCClientError } from "@trpc/client";
 import type { AppRouter } from "@tts/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { createApiContext } from "../src/context";
-import { createInferenceServer, listen } from "../src/http/server";
-import { createLogger } from "../src/logger";
+import { syntheticVoice } from "../src/engine/synthetic-voice";
+import { startTestNode, type TestNode } from "./support/node";
 
-const allowedOrigin = "http://app.test:3000";
-let server: Server;
-let baseUrl: string;
+let t: TestNode;
 
 beforeAll(async () => {
-  server = createInferenceServer({
-    context: createApiContext(),
-    corsOrigins: [allowedOrigin],
-    logger: createLogger("silent"),
-  });
-  const port = await listen(server, 0, "127.0.0.1");
-  baseUrl = `http://127.0.0.1:${port}`;
+  t = await startTestNode();
 });
 
 afterAll(async () => {
-  await new Promise((resolve) => server.close(resolve));
+  await t?.stop();
 });
 
-describe("inference HTTP server", () => {
-  it("serves the typed health query over /trpc to a real tRPC client", async () => {
-    const client = createTRPCClient<AppRouter>({ links: [httpBatchLink({ url: `${baseUrl}/trpc` })] });
-    const health = await client.health.query();
-    expect(health.status).toBe("ok");
-    expect(health.service).toBe("tts-inference");
-    expect(health.version).toMatch(/^\d+\.\d+\.\d+/);
-    expect(health.uptimeSeconds).toBeGreaterThanOrEqual(0);
-    expect(health.onnxRuntime.version).toMatch(/^1\.\d+\.\d+/);
-    expect(health.onnxRuntime.backends.find((b) => b.name === "cpu")).toEqual({
-      name: "cpu",
-      available: true,
+function wavUpload(bytes: Uint8Array, name = "Ada"): FormData {
+  const form = new FormData();
+  form.set("file", new File([bytes], "ada.wav", { type: "audio/wav" }));
+  form.set("name", name);
+  return form;
+}
+
+const voiceWav = () => encodeWav(syntheticVoice(3, 7), 24_000);
+
+async function trpcError(promise: Promise<unknown>): Promise<TRPCClientError<AppRouter>> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof TRPCClientError) return error as TRPCClientError<AppRouter>;
+    throw error;
+  }
+  throw new Error("expected a TRPCClientError");
+}
+
+const speech = (body: unknown, headers: Record<string, string> = {}) =>
+  fetch(`${t.url}/v1/audio/speech`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+
+describe("operations routes", () => {
+  it("health over the typed client reports the loaded model", async () => {
+    const health = await t.client().health.query();
+    expect(health.model).toEqual({
+      state: "ready",
+      variant: "turbo",
+      dtype: "fp32",
+      provider: "cpu",
+      error: null,
     });
-    // No GPU install here: CUDA is reported, unavailable, with the way to enable it.
-    const cuda = health.onnxRuntime.backends.find((b) => b.name === "cuda");
-    expect(cuda?.available).toBe(false);
-    expect(cuda?.detail).toMatch(/gpu:install/);
+    expect(health.onnxRuntime.backends.find((b) => b.name === "cpu")?.available).toBe(true);
   });
 
-  it("answers an unknown procedure with a typed NOT_FOUND error", async () => {
-    const client = createTRPCClient<AppRouter>({ links: [httpBatchLink({ url: `${baseUrl}/trpc` })] });
-    const call = (client as unknown as { nope: { query: () => Promise<unknown> } }).nope.query();
-    await expect(call).rejects.toBeInstanceOf(TRPCClientError);
-    await expect(call).rejects.toMatchObject({ data: { code: "NOT_FOUND", httpStatus: 404 } });
-  });
-
-  it("serves /healthz for liveness probes", async () => {
-    const res = await fetch(`${baseUrl}/healthz`);
-    expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: "ok" });
-    expect(res.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
-  });
-
-  it("answers unknown paths with a JSON 404 naming the path", async () => {
-    const res = await fetch(`${baseUrl}/play/abc`);
-    expect(res.status).toBe(404);
-    expect(await res.json()).toEqual({ error: { code: "NOT_FOUND", message: "No route for GET /play/abc" } });
-  });
-
-  it("allows CORS preflight and reads only from allowlisted origins", async () => {
-    const preflight = await fetch(`${baseUrl}/trpc/health`, {
-      method: "OPTIONS",
-      headers: { Origin: allowedOrigin, "Access-Control-Request-Method": "GET" },
+  it("answers /healthz, /readyz, 404 and 405 as JSON with a request id", async () => {
+    const live = await fetch(`${t.url}/healthz`);
+    expect(await live.json()).toEqual({ status: "ok" });
+    expect(live.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    const ready = await fetch(`${t.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: "ready", reason: "model loaded and warm" });
+    const missing = await fetch(`${t.url}/play/abc`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({
+      error: { code: "NOT_FOUND", message: "No route for GET /play/abc" },
     });
-    expect(preflight.status).toBe(204);
-    expect(preflight.headers.get("access-control-allow-origin")).toBe(allowedOrigin);
+    const wrongMethod = await fetch(`${t.url}/v1/audio/speech`);
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get("allow")).toBe("POST");
+  });
 
-    const allowed = await fetch(`${baseUrl}/trpc/health`, { headers: { Origin: allowedOrigin } });
-    expect(allowed.headers.get("access-control-allow-origin")).toBe(allowedOrigin);
-
-    const denied = await fetch(`${baseUrl}/trpc/health`, {
+  it("allows CORS preflight only from allowlisted origins", async () => {
+    const allowed = await fetch(`${t.url}/trpc/health`, {
       method: "OPTIONS",
-      headers: { Origin: "https://evil.example", "Access-Control-Request-Method": "GET" },
+      headers: { Origin: "http://app.test:3000", "Access-Control-Request-Method": "POST" },
+    });
+    expect(allowed.status).toBe(204);
+    expect(allowed.headers.get("access-control-allow-origin")).toBe("http://app.test:3000");
+    const denied = await fetch(`${t.url}/v1/audio/speech`, {
+      method: "OPTIONS",
+      headers: { Origin: "https://evil.example", "Access-Control-Request-Method": "POST" },
     });
     expect(denied.status).toBe(403);
     expect(await denied.json()).toMatchObject({ error: { code: "CORS_ORIGIN_NOT_ALLOWED" } });
+  });
+});
 
-    const simple = await fetch(`${baseUrl}/trpc/health`, { headers: { Origin: "https://evil.example" } });
-    expect(simple.headers.get("access-control-allow-origin")).toBeNull();
+describe("the seed's jobs through the new API", () => {
+  it("upload a voice, synthesize with it, follow progress, play, range-seek and delete (POST /synthesize, GET /play, POST /delete)", async () => {
+    const api = t.client();
+    const voice = await api.voices.create.mutate(wavUpload(voiceWav()));
+    expect(voice).toMatchObject({ name: "Ada", sampleRate: 24_000 });
+    expect(voice.durationSeconds).toBeGreaterThan(5);
+    expect((await api.voices.list.query()).map((v) => v.id)).toContain(voice.id);
+
+    const job = await api.tts.synthesize.mutate({
+      text: "Hello from the new service.",
+      voiceId: voice.id,
+      seed: 3,
+    });
+    expect(job.status).toBe("queued");
+    const events = await new Promise<string[]>((resolve, reject) => {
+      const seen: string[] = [];
+      const sub = api.tts.progress.subscribe(
+        { id: job.id },
+        {
+          onData: (event) => {
+            seen.push(event.type === "running" ? `running:${event.tokens}` : event.type);
+            if (event.type === "done" || event.type === "failed") {
+              sub.unsubscribe();
+              resolve(seen);
+            }
+          },
+          onError: reject,
+        },
+      );
+    });
+    expect(events.at(-1)).toBe("done");
+
+    const done = await api.tts.get.query({ id: job.id });
+    expect(done).toMatchObject({ status: "done", tokens: 12, seed: 3, voiceId: voice.id });
+    const audio = await fetch(`${t.url}${done.audio!.url}`);
+    expect(audio.status).toBe(200);
+    expect(audio.headers.get("content-type")).toBe("audio/wav");
+    const bytes = new Uint8Array(await audio.arrayBuffer());
+    expect(Number(audio.headers.get("content-length"))).toBe(bytes.length);
+    expect(decodeWav(bytes).samples.length % 960).toBe(0);
+
+    const partial = await fetch(`${t.url}${done.audio!.url}`, { headers: { Range: "bytes=4-11" } });
+    expect(partial.status).toBe(206);
+    expect(partial.headers.get("content-range")).toBe(`bytes 4-11/${bytes.length}`);
+    expect(new Uint8Array(await partial.arrayBuffer())).toEqual(bytes.subarray(4, 12));
+    const unsatisfiable = await fetch(`${t.url}${done.audio!.url}`, {
+      headers: { Range: `bytes=${bytes.length}-` },
+    });
+    expect(unsatisfiable.status).toBe(416);
+
+    expect((await api.tts.list.query()).map((j) => j.id)).toContain(job.id);
+    await api.tts.delete.mutate({ id: job.id });
+    expect((await fetch(`${t.url}${done.audio!.url}`)).status).toBe(404);
+    expect((await trpcError(api.tts.get.query({ id: job.id }))).data?.code).toBe("NOT_FOUND");
+
+    expect((await api.voices.rename.mutate({ id: voice.id, name: "Grace" })).name).toBe("Grace");
+    await api.voices.delete.mutate({ id: voice.id });
+    expect((await trpcError(api.voices.get.query({ id: voice.id }))).data?.code).toBe("NOT_FOUND");
+  });
+
+  it("OpenAI-compatible speech: wav, pcm, mp3 and SSE, each playable or parseable", async () => {
+    const wav = await speech({
+      model: "tts-1",
+      input: "Hello.",
+      voice: "alloy",
+      response_format: "wav",
+      seed: 1,
+    });
+    expect(wav.status).toBe(200);
+    expect(wav.headers.get("content-type")).toBe("audio/wav");
+    const audioId = wav.headers.get("x-audio-id");
+    const wavBytes = new Uint8Array(await wav.arrayBuffer());
+    expect(decodeWav(wavBytes).sampleRate).toBe(24_000);
+    const stored = await fetch(`${t.url}/v1/audio/${audioId}`);
+    expect(new Uint8Array(await stored.arrayBuffer())).toEqual(wavBytes);
+
+    const pcm = await speech({ model: "chatterbox-turbo", input: "Hello.", response_format: "pcm", seed: 1 });
+    expect(pcm.headers.get("content-type")).toBe("audio/pcm");
+    expect((await pcm.arrayBuffer()).byteLength).toBe(wavBytes.length - 44);
+
+    const mp3 = await speech({ model: "tts-1", input: "Hello.", seed: 1 });
+    expect(mp3.headers.get("content-type")).toBe("audio/mpeg");
+    const mp3Bytes = new Uint8Array(await mp3.arrayBuffer());
+    expect(mp3Bytes[0]).toBe(0xff);
+
+    const sse = await speech({
+      model: "tts-1",
+      input: "Hello.",
+      response_format: "wav",
+      stream_format: "sse",
+      seed: 1,
+    });
+    expect(sse.headers.get("content-type")).toBe("text/event-stream");
+    const events = (await sse.text())
+      .split("\n\n")
+      .filter(Boolean)
+      .map((block) => JSON.parse(block.replace(/^data: /, "")) as { type: string; audio?: string });
+    expect(events.at(-1)?.type).toBe("speech.audio.done");
+    const joined = Buffer.concat(
+      events.filter((e) => e.type === "speech.audio.delta").map((e) => Buffer.from(e.audio!, "base64")),
+    );
+    expect(new Uint8Array(joined)).toEqual(wavBytes);
+  });
+});
+
+describe("bad input: a clear 4xx, and the server keeps serving", () => {
+  it("text: empty, over the limit, wrong types", async () => {
+    const api = t.client();
+    const empty = await trpcError(api.tts.synthesize.mutate({ text: "   " }));
+    expect(empty.data?.httpStatus).toBe(400);
+    expect(empty.message).toMatch(/text must not be empty/);
+    const long = await trpcError(api.tts.synthesize.mutate({ text: "a".repeat(301) }));
+    expect(long.data?.httpStatus).toBe(400);
+    expect(long.message).toBe("The text is 301 characters; the limit is 300.");
+    const wrongType = await trpcError(api.tts.synthesize.mutate({ text: "hi", maxTokens: "many" } as never));
+    expect(wrongType.data?.httpStatus).toBe(400);
+    expect(wrongType.message).toMatch(/maxTokens/);
+
+    for (const [body, message] of [
+      [{ model: "tts-1", input: "" }, /input: input must not be empty/],
+      [{ model: "tts-1", input: "x".repeat(301) }, /limit is 300/],
+      [{ model: "tts-1", input: "hi", response_format: "opus" }, /response_format must be wav, pcm or mp3/],
+      [{ model: "tts-1", input: "hi", speed: 2 }, /speed other than 1.0/],
+      [{ model: "tts-1", input: 42 }, /input: Invalid input: expected string/],
+      ['{"model": "tts-1", "input": ', /not valid JSON/],
+    ] as const) {
+      const res = await speech(body);
+      expect(res.status).toBe(400);
+      expect((await res.json()) as unknown).toMatchObject({
+        error: { code: "BAD_REQUEST", message: expect.stringMatching(message) },
+      });
+    }
+    const notJson = await fetch(`${t.url}/v1/audio/speech`, { method: "POST", body: "input=hi" });
+    expect(notJson.status).toBe(400);
+    expect(await notJson.json()).toMatchObject({
+      error: { message: expect.stringMatching(/Content-Type: application\/json/) },
+    });
+  });
+
+  it("malformed tRPC JSON and an oversize JSON body", async () => {
+    const malformed = await fetch(`${t.url}/trpc/tts.synthesize`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: "{nope",
+    });
+    expect(malformed.status).toBe(400);
+    const huge = await speech({ model: "tts-1", input: "x".repeat(70_000) });
+    expect(huge.status).toBe(413);
+    expect(await huge.json()).toMatchObject({
+      error: { code: "PAYLOAD_TOO_LARGE", message: expect.stringMatching(/larger than 64000 bytes/) },
+    });
+  });
+
+  it("unknown ids and path-like ids", async () => {
+    const api = t.client();
+    expect((await trpcError(api.voices.get.query({ id: "voice_doesnotexist00" }))).message).toBe(
+      "No voice with id voice_doesnotexist00.",
+    );
+    expect((await trpcError(api.tts.get.query({ id: "tts_doesnotexist0000" }))).data?.httpStatus).toBe(404);
+    const unknownVoice = await speech({ model: "tts-1", input: "hi", voice: "voice_doesnotexist00" });
+    expect(unknownVoice.status).toBe(404);
+    const traversal = await trpcError(api.voices.get.query({ id: "../../etc/passwd" }));
+    expect(traversal.data?.httpStatus).toBe(400);
+    expect(traversal.message).toMatch(/must be an id/);
+    const encoded = await fetch(`${t.url}/v1/audio/..%2F..%2Fetc%2Fpasswd`);
+    expect(encoded.status).toBe(400);
+    expect(await encoded.json()).toMatchObject({
+      error: { message: 'Invalid audio id "../../etc/passwd".' },
+    });
+    expect((await speech({ model: "tts-1", input: "hi", voice: "../../etc/passwd" })).status).toBe(400);
+  });
+
+  it("uploads: not a WAV, truncated, oversize", async () => {
+    const api = t.client();
+    const notWav = await trpcError(
+      api.voices.create.mutate(wavUpload(new TextEncoder().encode("definitely not audio"))),
+    );
+    expect(notWav.data?.httpStatus).toBe(400);
+    expect(notWav.message).toMatch(/Not a WAV file.*\(NOT_WAV\)/);
+    const truncated = await trpcError(api.voices.create.mutate(wavUpload(voiceWav().subarray(0, 50_000))));
+    expect(truncated.message).toMatch(/truncated.*\(TRUNCATED\)/);
+    const oversize = await fetch(`${t.url}/trpc/voices.create`, {
+      method: "POST",
+      body: wavUpload(new Uint8Array(2_100_000)),
+    });
+    expect(oversize.status).toBe(413);
+  });
+
+  it("still serves after all of that", async () => {
+    const res = await speech({ model: "tts-1", input: "Still here.", response_format: "wav", greedy: true });
+    expect(res.status).toBe(200);
+    expect((await t.client().health.query()).status).toBe("ok");
+  });
+});
+
+describe("metrics", () => {
+  function parsePrometheus(text: string): Map<string, number> {
+    const samples = new Map<string, number>();
+    for (const line of text.split("\n")) {
+      if (line === "" || line.startsWith("# HELP ") || line.startsWith("# TYPE ")) continue;
+      const match =
+        /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{(?:[^"}]|"(?:[^"\\]|\\.)*")*\})?) (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(
+          line,
+        );
+      if (!match) throw new Error(`not Prometheus text: ${line}`);
+      samples.set(match[1]!, Number(match[2]));
+    }
+    return samples;
+  }
+
+  it("parses as Prometheus text and its counters move", async () => {
+    const before = parsePrometheus(await (await fetch(`${t.url}/metrics`)).text());
+    await speech({ model: "tts-1", input: "Count me.", response_format: "wav" });
+    await fetch(`${t.url}/nowhere`);
+    const after = parsePrometheus(await (await fetch(`${t.url}/metrics`)).text());
+    const key = 'tts_http_requests_total{route="/v1/audio/speech",method="POST",status="200"}';
+    expect(after.get(key)).toBe((before.get(key) ?? 0) + 1);
+    expect(after.get('tts_jobs_total{outcome="done"}')).toBe(
+      (before.get('tts_jobs_total{outcome="done"}') ?? 0) + 1,
+    );
+    expect(after.get('tts_http_errors_total{route="unmatched",status="404"}')).toBeGreaterThanOrEqual(1);
+    expect(after.get("tts_time_to_first_audio_seconds_count")).toBeGreaterThan(0);
+    expect(after.get("tts_real_time_factor_count")).toBeGreaterThan(0);
+    expect(after.get("tts_tokens_per_second_count")).toBeGreaterThan(0);
+    expect(after.get("tts_queue_depth")).toBe(0);
+    expect(after.get("tts_jobs_in_flight")).toBe(0);
+    expect(after.get("tts_speech_encoder_runs")).toBeGreaterThanOrEqual(1);
   });
 });

@@ -1,6 +1,9 @@
+import type { Job, JobProgress, SynthesizeInput } from "./schemas/tts";
+import type { Voice } from "./schemas/voices";
+
 /**
  * What procedures may use. The inference node builds it from its engine and storage; tests build it directly.
- * Nothing here imports onnxruntime: the runtime is described through this interface and injected.
+ * Nothing here imports onnxruntime: the runtime is described through these interfaces and injected.
  */
 export interface RuntimeBackend {
   /** ONNX Runtime execution provider name, e.g. "cpu" or "cuda". */
@@ -9,6 +12,31 @@ export interface RuntimeBackend {
   available: boolean;
   /** Why it is unavailable, or what it runs on. */
   detail?: string;
+}
+
+export interface ModelStatus {
+  state: "loading" | "ready" | "failed";
+  variant: string;
+  dtype: string;
+  provider: string | null;
+  error: string | null;
+}
+
+export interface VoiceService {
+  create(input: { name: string; file: Blob }): Promise<Voice>;
+  list(): Promise<Voice[]>;
+  get(id: string): Promise<Voice>;
+  rename(id: string, name: string): Promise<Voice>;
+  delete(id: string): Promise<void>;
+}
+
+export interface TtsService {
+  synthesize(input: SynthesizeInput): Promise<Job>;
+  get(id: string): Promise<Job>;
+  list(limit: number): Promise<Job[]>;
+  delete(id: string): Promise<void>;
+  /** Progress until the job ends (the last event is `done` or `failed`); ends early when `signal` aborts. */
+  progress(id: string, signal: AbortSignal): AsyncIterable<JobProgress>;
 }
 
 export interface ApiContext {
@@ -22,6 +50,11 @@ export interface ApiContext {
     version: string;
     backends: () => RuntimeBackend[];
   };
+  model: () => ModelStatus;
+  voices: VoiceService;
+  tts: TtsService;
+  /** Whether this request may call mutations (API keys configured and a valid one presented, or none configured). */
+  authorized: boolean;
   /** Injected clock so uptime is testable. */
   now: () => number;
 }

@@ -3,7 +3,11 @@ import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
 import type { AppRouter } from "./root";
 
 export { appRouter, createCaller, type AppRouter } from "./root";
-export type { ApiContext, RuntimeBackend } from "./context";
+export type { ApiContext, ModelStatus, RuntimeBackend, TtsService, VoiceService } from "./context";
+export { ServiceError, type ServiceErrorCode } from "./errors";
+export * from "./schemas/common";
+export * from "./schemas/tts";
+export * from "./schemas/voices";
 export { healthOutputSchema, type HealthOutput } from "./router/health/health.schema";
 
 export type RouterInputs = inferRouterInputs<AppRouter>;

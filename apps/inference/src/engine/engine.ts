@@ -1,7 +1,7 @@
 import { Worker } from "node:worker_threads";
 
 import type { SynthesisResult, VoiceInput } from "./model";
-import type { GenerationSettings } from "./requests";
+import type { GenerationSettings } from "@tts/api";
 import { randomSeed } from "./rng";
 import { voiceKey } from "./voice-key";
 import type { FromWorker, ModelInfo, SynthesizeMessage, WorkerConfig } from "./worker-protocol";
@@ -36,6 +36,7 @@ interface Job {
   resolve: (result: EngineResult) => void;
   reject: (error: Error) => void;
   onToken?: (generated: number) => void;
+  onStart?: () => void;
   signal?: AbortSignal;
 }
 
@@ -91,7 +92,7 @@ export class Engine {
 
   synthesize(
     request: SynthesisRequest,
-    hooks: { signal?: AbortSignal; onToken?: (generated: number) => void } = {},
+    hooks: { signal?: AbortSignal; onToken?: (generated: number) => void; onStart?: () => void } = {},
   ): Promise<EngineResult> {
     if (this.closed) return Promise.reject(new EngineError("The engine is shutting down.", "closed"));
     const { text, voice: given, ...settings } = request;
@@ -103,6 +104,7 @@ export class Engine {
         resolve,
         reject,
         onToken: hooks.onToken,
+        onStart: hooks.onStart,
         signal: hooks.signal,
       };
       if (hooks.signal?.aborted)
@@ -150,6 +152,7 @@ export class Engine {
       slot.job = { id, job, cancel };
       if (key !== undefined) slot.voices.add(key);
       slot.worker.postMessage({ ...job.message, id, cancel: cancel.buffer });
+      job.onStart?.();
     }
   }
 

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import type { GenerationSettings } from "@tts/api";
 
 import type { Variant } from "./contract";
 import {
@@ -11,22 +11,6 @@ import {
 import type { GenerationOptions } from "./model";
 
 export const DEFAULT_MAX_TOKENS = 1000;
-
-/** Generation settings a caller may set; anything left out takes the variant's upstream default. */
-export const generationSettingsSchema = z.object({
-  seed: z.number().int().min(0).max(0xffffffff).optional(),
-  greedy: z.boolean().optional(),
-  maxTokens: z.number().int().min(1).max(4000).optional(),
-  temperature: z.number().gt(0).max(5).optional(),
-  topK: z.number().int().min(0).optional(),
-  topP: z.number().gt(0).max(1).optional(),
-  minP: z.number().min(0).lt(1).optional(),
-  repetitionPenalty: z.number().gt(0).max(10).optional(),
-  exaggeration: z.number().min(0).max(2).optional(),
-  cfgWeight: z.number().min(0).max(5).optional(),
-});
-
-export type GenerationSettings = z.infer<typeof generationSettingsSchema>;
 
 export function resolveGeneration(
   variant: Variant,

@@ -1,7 +1,7 @@
 import type { Dtype, Variant } from "./contract";
 import type { KvLayout } from "./bundle";
 import type { SynthesisResult, VoiceInput } from "./model";
-import type { GenerationSettings } from "./requests";
+import type { GenerationSettings } from "@tts/api";
 import type { Device, Provider } from "./sessions";
 
 /** What every engine worker loads (structured-cloned into the thread). */

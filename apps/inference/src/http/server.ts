@@ -2,47 +2,187 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
-import { appRouter, type ApiContext } from "@tts/api";
+import { appRouter, ServiceError, type ApiContext } from "@tts/api";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 
 import type { Logger } from "../logger";
+import type { JobService } from "../services/job-service";
+import type { VoiceLibrary } from "../services/voice-service";
+import type { AudioMeta, Collection } from "../storage/storage";
+import { serveStoredAudio } from "./audio-route";
 import { applyCors } from "./cors";
+import type { Metrics } from "./metrics";
+import { sendError, sendJson } from "./respond";
+import { handleSpeech } from "./speech-route";
 
 export interface InferenceServerOptions {
-  context: ApiContext;
+  /** Everything procedures need except `authorized`, which is decided per request. */
+  context: Omit<ApiContext, "authorized">;
   corsOrigins: readonly string[];
   logger: Logger;
+  authorize: (req: IncomingMessage) => boolean;
+  limits: { maxJsonBytes: number; maxUploadBytes: number };
+  metrics: Metrics;
+  jobs: JobService;
+  voices: VoiceLibrary;
+  audio: Collection<AudioMeta>;
+  /** Ready = model loaded and warmed, and not draining. */
+  readiness: () => { ready: boolean; reason: string };
+  variant: () => string | undefined;
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { "Content-Type": "application/json" });
-  res.end(JSON.stringify(body));
-}
+type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
-/** The inference node's HTTP surface: tRPC under /trpc plus plain companion routes. */
-export function createInferenceServer({ context, corsOrigins, logger }: InferenceServerOptions): Server {
-  const trpc = createHTTPHandler({
-    router: appRouter,
-    basePath: "/trpc/",
-    createContext: () => context,
-    onError: ({ error, path }) => {
-      if (error.code === "INTERNAL_SERVER_ERROR") logger.error({ err: error, path }, "procedure failed");
+/** The inference node's HTTP surface: tRPC under /trpc plus the companion audio and operations routes. */
+export function createInferenceServer(options: InferenceServerOptions): Server {
+  const { context, corsOrigins, logger, authorize, limits, metrics } = options;
+
+  const trpcHandler = (maxBodySize: number) =>
+    createHTTPHandler({
+      router: appRouter,
+      basePath: "/trpc/",
+      maxBodySize,
+      createContext: ({ req }) => ({ ...context, authorized: authorize(req) }),
+      responseMeta: ({ errors }) => {
+        const retry = errors
+          .map((e) => (e.cause instanceof ServiceError ? e.cause.retryAfterSeconds : undefined))
+          .find(Boolean);
+        return retry ? { headers: { "Retry-After": String(retry) } } : {};
+      },
+      onError: ({ error, path, req }) => {
+        if (error.code === "INTERNAL_SERVER_ERROR") {
+          logger.error(
+            { requestId: req.headers["x-request-id"], path, err: error.cause ?? error },
+            "procedure failed",
+          );
+        }
+      },
+    });
+  // Uploads get their own (larger) limit, enforced while the body streams in.
+  const trpcUpload = trpcHandler(limits.maxUploadBytes);
+  const trpc = trpcHandler(limits.maxJsonBytes);
+
+  const requireKey =
+    (handler: Handler): Handler =>
+    (req, res) => {
+      if (authorize(req)) return handler(req, res);
+      res.setHeader("WWW-Authenticate", "Bearer");
+      sendError(
+        res,
+        new ServiceError("UNAUTHORIZED", "A valid API key is required: send `Authorization: Bearer <key>`."),
+      );
+    };
+
+  const routes: { pattern: RegExp; name: string; methods: Record<string, Handler> }[] = [
+    {
+      pattern: /^\/healthz$/,
+      name: "/healthz",
+      methods: { GET: (_req, res) => sendJson(res, 200, { status: "ok" }) },
     },
-  });
-
-  const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void> = {
-    "/healthz": (_req, res) => sendJson(res, 200, { status: "ok" }),
-  };
+    {
+      pattern: /^\/readyz$/,
+      name: "/readyz",
+      methods: {
+        GET: (_req, res) => {
+          const { ready, reason } = options.readiness();
+          sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "not-ready", reason });
+        },
+      },
+    },
+    {
+      pattern: /^\/metrics$/,
+      name: "/metrics",
+      methods: {
+        GET: async (_req, res) => {
+          const body = await metrics.registry.metrics();
+          res.writeHead(200, { "Content-Type": metrics.registry.contentType });
+          res.end(body);
+        },
+      },
+    },
+    {
+      pattern: /^\/v1\/audio\/speech$/,
+      name: "/v1/audio/speech",
+      methods: {
+        POST: requireKey((req, res) =>
+          handleSpeech(req, res, {
+            jobs: options.jobs,
+            voices: options.voices,
+            maxJsonBytes: limits.maxJsonBytes,
+            variant: options.variant,
+          }),
+        ),
+      },
+    },
+    {
+      pattern: /^\/v1\/audio\/([^/]+)$/,
+      name: "/v1/audio/{id}",
+      methods: Object.fromEntries(
+        ["GET", "HEAD"].map((method) => [
+          method,
+          requireKey((req, res) => {
+            const id = decodeURIComponent(
+              /^\/v1\/audio\/([^/]+)$/.exec(new URL(req.url ?? "/", "http://x").pathname)?.[1] ?? "",
+            );
+            return serveStoredAudio(req, res, options.audio, id);
+          }),
+        ]),
+      ),
+    },
+  ];
 
   return createServer((req, res) => {
     const requestId = randomUUID();
-    res.setHeader("X-Request-Id", requestId);
-    if (applyCors(req, res, corsOrigins)) return;
+    const started = performance.now();
     const pathname = new URL(req.url ?? "/", "http://localhost").pathname;
-    if (pathname.startsWith("/trpc/")) return trpc(req, res);
-    const route = routes[pathname];
-    if (route) return route(req, res);
-    sendJson(res, 404, { error: { code: "NOT_FOUND", message: `No route for ${req.method} ${pathname}` } });
+    const route = pathname.startsWith("/trpc/") ? undefined : routes.find((r) => r.pattern.test(pathname));
+    const routeName = pathname.startsWith("/trpc/")
+      ? `/trpc/${pathname.slice(6)}`
+      : (route?.name ?? "unmatched");
+    const log = logger.child({ requestId });
+    req.headers["x-request-id"] = requestId;
+    res.setHeader("X-Request-Id", requestId);
+    res.on("finish", () => {
+      metrics.request(routeName, req.method ?? "?", res.statusCode);
+      const quiet = routeName === "/metrics" || routeName === "/healthz" || routeName === "/readyz";
+      log[quiet ? "debug" : "info"](
+        {
+          method: req.method,
+          path: pathname,
+          status: res.statusCode,
+          ms: Math.round(performance.now() - started),
+        },
+        "request",
+      );
+    });
+    if (applyCors(req, res, corsOrigins)) return;
+
+    const fail = (error: unknown) => {
+      if (error instanceof ServiceError) return sendError(res, error);
+      log.error({ err: error }, "request failed");
+      sendError(res, new ServiceError("INTERNAL_SERVER_ERROR", `Internal error (request ${requestId}).`));
+    };
+    try {
+      if (pathname.startsWith("/trpc/")) {
+        return pathname === "/trpc/voices.create" ? trpcUpload(req, res) : trpc(req, res);
+      }
+      if (!route)
+        return sendError(res, new ServiceError("NOT_FOUND", `No route for ${req.method} ${pathname}`));
+      const handler = route.methods[req.method ?? ""];
+      if (!handler) {
+        res.setHeader("Allow", Object.keys(route.methods).join(", "));
+        return sendJson(res, 405, {
+          error: {
+            code: "METHOD_NOT_ALLOWED",
+            message: `${req.method} is not allowed on ${pathname}`,
+            type: "method_not_allowed",
+          },
+        });
+      }
+      void Promise.resolve(handler(req, res)).catch(fail);
+    } catch (error) {
+      fail(error);
+    }
   });
 }
 

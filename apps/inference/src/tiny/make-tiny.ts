@@ -4,6 +4,7 @@ import path from "node:path";
 import { encodeWav } from "@tts/audio";
 
 import { DTYPE_SUFFIX, SAMPLE_RATE, STAGES, type Variant } from "../engine/contract";
+import { syntheticVoice } from "../engine/synthetic-voice";
 import { buildTinyGraph, type TinyModelConfig } from "./tiny-graphs";
 import { englishTokenizer, turboTokenizer } from "./tiny-tokenizer";
 
@@ -23,19 +24,6 @@ export interface TinyBundle {
   dir: string;
   config: TinyModelConfig;
   files: string[];
-}
-
-/** A deterministic 6 s voice-like clip (pitched tone, syllable envelope) at 24 kHz for the default voice. */
-function defaultVoice(seed: number): Float32Array {
-  const out = new Float32Array(6 * SAMPLE_RATE);
-  const pitch = 140 + (seed % 60);
-  for (let i = 0; i < out.length; i++) {
-    const t = i / SAMPLE_RATE;
-    const envelope = 0.5 + 0.5 * Math.sin(2 * Math.PI * 3.3 * t);
-    out[i] =
-      0.2 * envelope * (Math.sin(2 * Math.PI * pitch * t) + 0.3 * Math.sin(2 * Math.PI * 2.5 * pitch * t));
-  }
-  return out;
 }
 
 async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
@@ -77,7 +65,7 @@ export async function makeTinyBundle(dir: string, options: TinyBundleOptions): P
     }
   }
   await writeAtomic(path.join(dir, "tokenizer.json"), JSON.stringify(tokenizer.json));
-  await writeAtomic(path.join(dir, "default_voice.wav"), encodeWav(defaultVoice(config.seed), SAMPLE_RATE));
+  await writeAtomic(path.join(dir, "default_voice.wav"), encodeWav(syntheticVoice(config.seed), SAMPLE_RATE));
   await writeAtomic(path.join(dir, "tiny.json"), JSON.stringify({ tinyRandom: true, ...config }, null, 2));
   files.push("tokenizer.json", "default_voice.wav", "tiny.json");
   return { dir, config, files };

@@ -8,5 +8,6 @@ export function healthHandler({ ctx }: { ctx: ApiContext }): HealthOutput {
     version: ctx.service.version,
     uptimeSeconds: Math.max(0, (ctx.now() - ctx.service.startedAt) / 1000),
     onnxRuntime: { version: ctx.onnxRuntime.version, backends: ctx.onnxRuntime.backends() },
+    model: ctx.model(),
   };
 }

@@ -15,6 +15,13 @@ export const healthOutputSchema = z.object({
     version: z.string(),
     backends: z.array(runtimeBackendSchema),
   }),
+  model: z.object({
+    state: z.enum(["loading", "ready", "failed"]),
+    variant: z.string(),
+    dtype: z.string(),
+    provider: z.string().nullable(),
+    error: z.string().nullable(),
+  }),
 });
 
 export type HealthOutput = z.infer<typeof healthOutputSchema>;

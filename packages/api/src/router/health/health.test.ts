@@ -1,26 +1,22 @@
 import { describe, expect, it } from "vitest";
 
-import type { ApiContext } from "../../context";
 import { createCaller } from "../../root";
-
-function contextAt(nowMs: number, overrides: Partial<ApiContext> = {}): ApiContext {
-  return {
-    service: { name: "tts-inference", version: "1.2.3", startedAt: 1_000_000 },
-    onnxRuntime: {
-      version: "1.30.0",
-      backends: () => [
-        { name: "cpu", available: true },
-        { name: "cuda", available: false, detail: "CUDA provider library not installed" },
-      ],
-    },
-    now: () => nowMs,
-    ...overrides,
-  };
-}
+import { testContext } from "../../test-context";
 
 describe("health", () => {
-  it("reports service, version, uptime and ONNX Runtime backends", async () => {
-    const health = await createCaller(contextAt(1_012_500)).health();
+  it("reports service, version, uptime, ONNX Runtime backends and model state", async () => {
+    const health = await createCaller(
+      testContext({
+        now: () => 1_012_500,
+        onnxRuntime: {
+          version: "1.30.0",
+          backends: () => [
+            { name: "cpu", available: true },
+            { name: "cuda", available: false, detail: "CUDA provider library not installed" },
+          ],
+        },
+      }),
+    ).health();
     expect(health).toEqual({
       status: "ok",
       service: "tts-inference",
@@ -33,16 +29,17 @@ describe("health", () => {
           { name: "cuda", available: false, detail: "CUDA provider library not installed" },
         ],
       },
+      model: { state: "ready", variant: "turbo", dtype: "q4", provider: "cpu", error: null },
     });
   });
 
   it("never reports negative uptime when the clock steps back", async () => {
-    const health = await createCaller(contextAt(999_000)).health();
+    const health = await createCaller(testContext({ now: () => 999_000 })).health();
     expect(health.uptimeSeconds).toBe(0);
   });
 
   it("rejects a context whose backends break the output contract", async () => {
-    const broken = contextAt(1_000_000, {
+    const broken = testContext({
       onnxRuntime: { version: "1.30.0", backends: () => [{ name: "cpu" } as never] },
     });
     await expect(createCaller(broken).health()).rejects.toThrow(/Output validation failed/);

@@ -1,0 +1,135 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+
+import { generationSettingsSchema, ServiceError, type Voice } from "@tts/api";
+import { z } from "zod";
+
+import type { JobService } from "../services/job-service";
+import type { VoiceLibrary } from "../services/voice-service";
+import { readJsonBody } from "./respond";
+
+/** OpenAI's names for its built-in voices: here they all mean the model's default voice. */
+const OPENAI_VOICES = new Set([
+  "alloy",
+  "ash",
+  "ballad",
+  "coral",
+  "echo",
+  "fable",
+  "nova",
+  "onyx",
+  "sage",
+  "shimmer",
+  "verse",
+  "default",
+]);
+
+/** `POST /v1/audio/speech`, OpenAI's request shape plus Chatterbox's own generation settings. */
+const speechRequest = generationSettingsSchema.extend({
+  model: z.string().min(1, "model must not be empty"),
+  input: z.string().trim().min(1, "input must not be empty"),
+  voice: z.string().min(1).default("default"),
+  response_format: z
+    .string()
+    .default("mp3")
+    .refine((format) => ["wav", "pcm", "mp3"].includes(format), "response_format must be wav, pcm or mp3")
+    .transform((format) => format as "wav" | "pcm" | "mp3"),
+  speed: z
+    .number()
+    .min(0.25)
+    .max(4)
+    .default(1)
+    .refine((speed) => speed === 1, "speed other than 1.0 is not supported by Chatterbox yet"),
+  stream_format: z.enum(["audio", "sse"]).default("audio"),
+  instructions: z.string().optional(),
+});
+
+export interface SpeechRouteOptions {
+  jobs: JobService;
+  voices: VoiceLibrary;
+  maxJsonBytes: number;
+  /** The loaded variant; `model` may name it, or any OpenAI model name (served by it). */
+  variant: () => string | undefined;
+}
+
+const CHUNK = 16 * 1024;
+
+function parseRequest(body: unknown) {
+  const parsed = speechRequest.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue?.path.join(".") || "body";
+    throw new ServiceError("BAD_REQUEST", `Invalid request: ${field}: ${issue?.message ?? "invalid"}`);
+  }
+  return parsed.data;
+}
+
+async function resolveVoice(voices: VoiceLibrary, voice: string): Promise<Voice | null> {
+  if (OPENAI_VOICES.has(voice)) return null;
+  return voices.get(voice);
+}
+
+/** Answers with the audio once it is produced (as raw bytes, or as base64 deltas over SSE). */
+export async function handleSpeech(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: SpeechRouteOptions,
+): Promise<void> {
+  const request = parseRequest(await readJsonBody(req, options.maxJsonBytes));
+  const variant = options.variant();
+  const modelName = request.model.toLowerCase();
+  for (const name of ["turbo", "english"]) {
+    if (variant && modelName.includes(name) && name !== variant) {
+      throw new ServiceError(
+        "BAD_REQUEST",
+        `This node serves Chatterbox ${variant}, not "${request.model}".`,
+      );
+    }
+  }
+  const voice = await resolveVoice(options.voices, request.voice);
+  const {
+    model: _m,
+    input,
+    voice: _v,
+    response_format: format,
+    speed: _s,
+    stream_format,
+    instructions: _i,
+    ...settings
+  } = request;
+
+  // A client that goes away cancels the synthesis: generation stops within one decode step.
+  const gone = new AbortController();
+  res.on("close", () => {
+    if (!res.writableFinished) gone.abort();
+  });
+  const { result } = options.jobs.run(
+    { ...settings, text: input, voiceId: voice?.id ?? null, format },
+    gone.signal,
+  );
+  const { job, bytes, contentType } = await result;
+
+  if (stream_format === "sse") {
+    res.writeHead(200, {
+      "Content-Type": "text/event-stream",
+      "Cache-Control": "no-cache",
+      "X-Audio-Id": job.id,
+    });
+    for (let offset = 0; offset < bytes.length; offset += CHUNK) {
+      const audio = Buffer.from(bytes.subarray(offset, offset + CHUNK)).toString("base64");
+      res.write(`data: ${JSON.stringify({ type: "speech.audio.delta", audio })}\n\n`);
+    }
+    const usage = {
+      input_tokens: input.length,
+      output_tokens: job.tokens ?? 0,
+      total_tokens: input.length + (job.tokens ?? 0),
+    };
+    res.end(`data: ${JSON.stringify({ type: "speech.audio.done", usage })}\n\n`);
+    return;
+  }
+  res.writeHead(200, { "Content-Type": contentType, "Content-Length": bytes.length, "X-Audio-Id": job.id });
+  for (let offset = 0; offset < bytes.length; offset += CHUNK) {
+    if (!res.write(bytes.subarray(offset, offset + CHUNK)))
+      await new Promise((resolve) => res.once("drain", resolve));
+  }
+  res.end();
+}

@@ -1,0 +1,53 @@
+import { EnvError, loadEnv, type InferenceEnv } from "./env";
+import { createLogger } from "./logger";
+import type { ModelSettings } from "./model-settings";
+import { modelSettingsFromEnv } from "./model-settings";
+import { createInferenceNode, nodeSettingsFromEnv } from "./node";
+
+export interface ServeOverrides {
+  model?: Partial<ModelSettings>;
+  port?: number;
+  host?: string;
+}
+
+/** Runs the inference node until SIGTERM/SIGINT, then drains and exits 0. Used by `tts serve` and dist/main.js. */
+export async function serve(overrides: ServeOverrides = {}): Promise<void> {
+  let env: InferenceEnv;
+  try {
+    env = loadEnv();
+  } catch (error) {
+    if (error instanceof EnvError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = createLogger(env.LOG_LEVEL);
+  const model = { ...modelSettingsFromEnv(env), ...overrides.model };
+  const node = await createInferenceNode(nodeSettingsFromEnv(env, model), logger);
+  const host = overrides.host ?? env.HOST;
+  const port = await node.listen(overrides.port ?? env.PORT, host);
+  logger.info(
+    { port, host, model: { variant: model.variant, dtype: model.dtype, device: model.device } },
+    "inference node listening",
+  );
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down: draining jobs");
+    node
+      .shutdown()
+      .then(() => {
+        logger.info("stopped");
+        process.exit(0);
+      })
+      .catch((error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      });
+  };
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
+}

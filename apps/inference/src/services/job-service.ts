@@ -1,0 +1,381 @@
+import { encodeMp3, encodePcm16, encodeWav, STREAM_CONTENT_TYPES } from "@tts/audio";
+import {
+  ServiceError,
+  type AudioFormat,
+  type Job,
+  type JobProgress,
+  type SynthesizeInput,
+  type TtsService,
+} from "@tts/api";
+
+import { SAMPLES_PER_TOKEN, SAMPLE_RATE } from "../engine/contract";
+import { EngineError, type Engine, type EngineResult } from "../engine/engine";
+import type { Logger } from "../logger";
+import { newId, requireId } from "../storage/ids";
+import type { AudioMeta, Collection, StoredObject } from "../storage/storage";
+import type { VoiceLibrary } from "./voice-service";
+
+/** What the job service reports; the HTTP layer turns it into Prometheus series. */
+export interface JobMetrics {
+  queueDepth(value: number): void;
+  inFlight(value: number): void;
+  outcome(outcome: "done" | "failed" | "cancelled" | "timeout" | "rejected"): void;
+  finished(stats: { timeToAudioSeconds: number; realTimeFactor: number; tokensPerSecond: number }): void;
+}
+
+export interface JobServiceOptions {
+  /** The engine once the model is loaded; undefined while it loads. */
+  engine: () => Engine | undefined;
+  audio: Collection<AudioMeta>;
+  voices: VoiceLibrary;
+  queueSize: number;
+  timeoutMs: number;
+  maxTextLength: number;
+  metrics: JobMetrics;
+  log: Logger;
+  now?: () => number;
+}
+
+export interface RunResult {
+  job: Job;
+  bytes: Uint8Array;
+  contentType: string;
+}
+
+interface JobState {
+  job: Job;
+  controller: AbortController;
+  listeners: Set<(event: JobProgress) => void>;
+  tokens: number;
+  result: Promise<RunResult>;
+}
+
+const MP3_KBPS = 128;
+/** Finished jobs that did not produce audio (failed, cancelled) stay visible this long in `get`/`list`. */
+const FAILED_HISTORY = 500;
+
+function encode(format: AudioFormat, waveform: Float32Array): Uint8Array {
+  if (format === "mp3") return encodeMp3(waveform, SAMPLE_RATE, MP3_KBPS);
+  if (format === "pcm") return encodePcm16(waveform);
+  return encodeWav(waveform, SAMPLE_RATE);
+}
+
+function storedJob(stored: StoredObject<AudioMeta>): Job {
+  const { meta } = stored;
+  return {
+    id: stored.id,
+    status: "done",
+    text: meta.text,
+    voiceId: meta.voiceId,
+    format: meta.format,
+    createdAt: stored.createdAt,
+    finishedAt: stored.createdAt,
+    error: null,
+    audio: {
+      url: `/v1/audio/${stored.id}`,
+      contentType: meta.contentType,
+      size: stored.size,
+      durationSeconds: meta.durationSeconds,
+      expiresAt: stored.expiresAt,
+    },
+    tokens: meta.tokens,
+    seed: meta.seed,
+  };
+}
+
+/**
+ * Synthesis jobs: a bounded queue in front of the engine, per-job timeouts and cancellation, progress events,
+ * and finished audio persisted to storage (so results outlive the process; failures are kept in memory).
+ */
+export class JobService implements TtsService {
+  private readonly active = new Map<string, JobState>();
+  private readonly failed = new Map<string, Job>();
+  private draining = false;
+  private averageJobMs = 5_000;
+  private readonly now: () => number;
+
+  constructor(private readonly options: JobServiceOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  synthesize(input: SynthesizeInput): Promise<Job> {
+    const state = this.start(input);
+    // Failures are recorded on the job; nobody awaits this promise for `synthesize`.
+    state.result.catch(() => undefined);
+    return Promise.resolve({ ...state.job });
+  }
+
+  /** Runs a job to the end for callers that answer with the audio itself; `signal` cancels it. */
+  run(input: SynthesizeInput, signal?: AbortSignal): { job: Job; result: Promise<RunResult> } {
+    const state = this.start(input);
+    signal?.addEventListener(
+      "abort",
+      () => state.controller.abort(new ServiceError("CLIENT_CLOSED_REQUEST", "The client went away.")),
+      { once: true },
+    );
+    return { job: { ...state.job }, result: state.result };
+  }
+
+  async get(id: string): Promise<Job> {
+    requireId("job", id);
+    const state = this.active.get(id);
+    if (state) return { ...state.job };
+    const failed = this.failed.get(id);
+    if (failed) return failed;
+    const stored = await this.options.audio.get(id);
+    if (!stored) throw new ServiceError("NOT_FOUND", `No job with id ${id}.`);
+    return storedJob(stored);
+  }
+
+  async list(limit: number): Promise<Job[]> {
+    const stored = (await this.options.audio.list()).map(storedJob);
+    const live = [...this.active.values()].map((state) => ({ ...state.job }));
+    return [...live, ...this.failed.values(), ...stored]
+      .sort((a, b) => b.createdAt - a.createdAt)
+      .slice(0, limit);
+  }
+
+  async delete(id: string): Promise<void> {
+    requireId("job", id);
+    const state = this.active.get(id);
+    if (state) {
+      state.controller.abort(new ServiceError("CLIENT_CLOSED_REQUEST", "The job was deleted."));
+      await state.result.catch(() => undefined);
+      this.failed.delete(id);
+      return;
+    }
+    const wasFailed = this.failed.delete(id);
+    const wasStored = await this.options.audio.delete(id);
+    if (!wasFailed && !wasStored) throw new ServiceError("NOT_FOUND", `No job with id ${id}.`);
+  }
+
+  async *progress(id: string, signal: AbortSignal): AsyncIterable<JobProgress> {
+    const state = this.active.get(id);
+    if (!state) {
+      const job = await this.get(id);
+      yield job.status === "done"
+        ? { type: "done", job }
+        : { type: "failed", code: job.error?.code ?? job.status, reason: job.error?.message ?? job.status };
+      return;
+    }
+    const pending: JobProgress[] = [this.snapshot(state)];
+    let wake: (() => void) | undefined;
+    const listener = (event: JobProgress) => {
+      pending.push(event);
+      wake?.();
+    };
+    const onAbort = () => wake?.();
+    state.listeners.add(listener);
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      while (!signal.aborted) {
+        const event = pending.shift();
+        if (!event) {
+          await new Promise<void>((resolve) => (wake = resolve));
+          continue;
+        }
+        yield event;
+        if (event.type === "done" || event.type === "failed") return;
+      }
+    } finally {
+      state.listeners.delete(listener);
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Stops taking jobs and waits (up to `timeoutMs`) for those queued or running to finish. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.draining = true;
+    const settled = Promise.allSettled([...this.active.values()].map((state) => state.result)).then(
+      () => true,
+    );
+    const timeout = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref());
+    return Promise.race([settled, timeout]);
+  }
+
+  stats() {
+    const states = [...this.active.values()];
+    return {
+      queued: states.filter((s) => s.job.status === "queued").length,
+      running: states.filter((s) => s.job.status === "running").length,
+    };
+  }
+
+  private snapshot(state: JobState): JobProgress {
+    if (state.job.status === "queued") return { type: "queued", position: this.position(state) };
+    return {
+      type: "running",
+      tokens: state.tokens,
+      audioSeconds: (state.tokens * SAMPLES_PER_TOKEN) / SAMPLE_RATE,
+    };
+  }
+
+  private position(state: JobState): number {
+    return [...this.active.values()].filter(
+      (s) => s.job.status === "queued" && s.job.createdAt <= state.job.createdAt && s !== state,
+    ).length;
+  }
+
+  private emit(state: JobState, event: JobProgress): void {
+    for (const listener of state.listeners) listener(event);
+  }
+
+  private updateGauges(): void {
+    const { queued, running } = this.stats();
+    this.options.metrics.queueDepth(queued);
+    this.options.metrics.inFlight(running);
+  }
+
+  private start(input: SynthesizeInput): JobState {
+    const { engine: getEngine, maxTextLength, queueSize, metrics } = this.options;
+    if (this.draining)
+      throw new ServiceError("SERVICE_UNAVAILABLE", "The server is shutting down; retry on another node.", 5);
+    const engine = getEngine();
+    if (!engine)
+      throw new ServiceError("SERVICE_UNAVAILABLE", "The model is still loading; retry shortly.", 10);
+    if (input.text.length > maxTextLength) {
+      throw new ServiceError(
+        "BAD_REQUEST",
+        `The text is ${input.text.length} characters; the limit is ${maxTextLength}.`,
+      );
+    }
+    const queued = this.stats().queued;
+    const busy = engine.stats().workers;
+    if (queued >= queueSize) {
+      metrics.outcome("rejected");
+      const retryAfter = Math.max(1, Math.ceil((this.averageJobMs * (queued + 1)) / busy / 1000));
+      throw new ServiceError(
+        "TOO_MANY_REQUESTS",
+        `The queue is full (${queueSize} waiting); retry in ${retryAfter} s.`,
+        retryAfter,
+      );
+    }
+    const createdAt = this.now();
+    const job: Job = {
+      id: newId("tts"),
+      status: "queued",
+      text: input.text,
+      voiceId: input.voiceId ?? null,
+      format: input.format,
+      createdAt,
+      finishedAt: null,
+      error: null,
+      audio: null,
+      tokens: null,
+      seed: input.seed ?? null,
+    };
+    const state: JobState = {
+      job,
+      controller: new AbortController(),
+      listeners: new Set(),
+      tokens: 0,
+      result: Promise.resolve() as never,
+    };
+    this.active.set(job.id, state);
+    state.result = this.execute(engine, state, input);
+    this.updateGauges();
+    return state;
+  }
+
+  private async execute(engine: Engine, state: JobState, input: SynthesizeInput): Promise<RunResult> {
+    const { job, controller } = state;
+    const timer = setTimeout(
+      () =>
+        controller.abort(
+          new ServiceError("TIMEOUT", `The synthesis took longer than ${this.options.timeoutMs / 1000} s.`),
+        ),
+      this.options.timeoutMs,
+    );
+    let startedAt = this.now();
+    try {
+      const voice = job.voiceId
+        ? { samples: await this.options.voices.samples(job.voiceId), key: `voice:${job.voiceId}` }
+        : undefined;
+      const { text: _text, voiceId: _voiceId, format: _format, ...settings } = input;
+      const result = await engine.synthesize(
+        { text: job.text, voice, ...settings },
+        {
+          signal: controller.signal,
+          onStart: () => {
+            startedAt = this.now();
+            job.status = "running";
+            this.emit(state, this.snapshot(state));
+            for (const other of this.active.values())
+              if (other.job.status === "queued") this.emit(other, this.snapshot(other));
+            this.updateGauges();
+          },
+          onToken: (tokens) => {
+            state.tokens = tokens;
+            this.emit(state, this.snapshot(state));
+          },
+        },
+      );
+      return await this.complete(state, result, startedAt, engine.info.variant);
+    } catch (error) {
+      throw this.fail(state, controller.signal.aborted ? controller.signal.reason : error);
+    } finally {
+      clearTimeout(timer);
+      this.active.delete(job.id);
+      this.updateGauges();
+    }
+  }
+
+  private async complete(
+    state: JobState,
+    result: EngineResult,
+    startedAt: number,
+    variant: string,
+  ): Promise<RunResult> {
+    const { job } = state;
+    const bytes = encode(job.format, result.waveform);
+    const audioSeconds = result.waveform.length / result.sampleRate;
+    const stored = await this.options.audio.put(job.id, bytes, {
+      text: job.text,
+      voiceId: job.voiceId,
+      format: job.format,
+      contentType: STREAM_CONTENT_TYPES[job.format],
+      durationSeconds: audioSeconds,
+      variant,
+      seed: result.seed,
+      tokens: result.tokens.length,
+    });
+    const done: Job = { ...storedJob(stored), createdAt: job.createdAt, finishedAt: this.now() };
+    Object.assign(job, done);
+    const synthSeconds = Math.max(1e-6, (this.now() - startedAt) / 1000);
+    this.averageJobMs = 0.8 * this.averageJobMs + 0.2 * synthSeconds * 1000;
+    this.options.metrics.outcome("done");
+    this.options.metrics.finished({
+      timeToAudioSeconds: (this.now() - job.createdAt) / 1000,
+      realTimeFactor: audioSeconds > 0 ? synthSeconds / audioSeconds : 0,
+      tokensPerSecond: result.tokens.length / synthSeconds,
+    });
+    this.emit(state, { type: "done", job: { ...done } });
+    return { job: { ...done }, bytes, contentType: done.audio!.contentType };
+  }
+
+  private fail(state: JobState, error: unknown): ServiceError {
+    const { job } = state;
+    const failure =
+      error instanceof ServiceError
+        ? error
+        : error instanceof EngineError && error.code === "cancelled"
+          ? new ServiceError("CLIENT_CLOSED_REQUEST", "The synthesis was cancelled.")
+          : new ServiceError("INTERNAL_SERVER_ERROR", error instanceof Error ? error.message : String(error));
+    const cancelled = failure.code === "CLIENT_CLOSED_REQUEST";
+    Object.assign(job, {
+      status: cancelled ? "cancelled" : "failed",
+      finishedAt: this.now(),
+      error: { code: failure.code, message: failure.message },
+    });
+    this.options.metrics.outcome(cancelled ? "cancelled" : failure.code === "TIMEOUT" ? "timeout" : "failed");
+    if (!cancelled || state.listeners.size > 0)
+      this.options.log.warn(
+        { jobId: job.id, code: failure.code, err: failure.message },
+        "synthesis did not complete",
+      );
+    this.failed.set(job.id, { ...job });
+    if (this.failed.size > FAILED_HISTORY) this.failed.delete(this.failed.keys().next().value!);
+    this.emit(state, { type: "failed", code: failure.code, reason: failure.message });
+    return failure;
+  }
+}

@@ -1,0 +1,407 @@
+import { randomBytes } from "node:crypto";
+import type { FileHandle } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import path from "node:path";
+
+import { assertValidId, isValidId } from "./ids";
+import type {
+  AudioMeta,
+  ByteRange,
+  Collection,
+  PutOptions,
+  Storage,
+  StoredObject,
+  VoiceMeta,
+} from "./storage";
+
+export interface FsStorageOptions {
+  dataDir: string;
+  /** Lifetime of audio results unless `put` says otherwise. */
+  audioTtlMs?: number;
+  sweepIntervalMs?: number;
+  /** Clock for createdAt/expiresAt (tests inject one). */
+  now?: () => number;
+  /** Failures of the background sweep (the start-up sweep rejects createFsStorage instead). */
+  onSweepError?: (error: unknown) => void;
+}
+
+/**
+ * Layout: `{dataDir}/{voices|audio}/{id}.bin` (data) beside `{id}.json` (the StoredObject). Writes go to
+ * `*.tmp-{random}` files, are fsynced, then renamed data first and metadata last: the .json is the commit point,
+ * so an object exists iff its .json exists, and a crash leaves at worst garbage that the sweep removes.
+ */
+export async function createFsStorage({
+  dataDir,
+  audioTtlMs = 3_600_000,
+  sweepIntervalMs = 60_000,
+  now = Date.now,
+  onSweepError = () => {},
+}: FsStorageOptions): Promise<Storage> {
+  checkTtl(audioTtlMs);
+  if (!(sweepIntervalMs > 0))
+    throw new RangeError(`sweepIntervalMs must be positive, got ${sweepIntervalMs}`);
+  const voices = await createFsCollection<VoiceMeta>(path.join(dataDir, "voices"), null, now);
+  const audio = await createFsCollection<AudioMeta>(path.join(dataDir, "audio"), audioTtlMs, now);
+  const sweepAll = async () => {
+    await voices.sweep();
+    await audio.sweep();
+  };
+  // Audio that expired while the node was down goes now; everything unexpired survives the restart.
+  await sweepAll();
+
+  let running: Promise<void> | null = null;
+  const timer = setInterval(() => {
+    if (running) return; // a slow disk must not pile sweeps up
+    running = sweepAll()
+      .catch(onSweepError)
+      .finally(() => {
+        running = null;
+      });
+  }, sweepIntervalMs);
+  timer.unref();
+
+  return {
+    voices,
+    audio,
+    async close() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+
+/** Leftovers of interrupted writes younger than this may belong to a put still in flight (maybe elsewhere). */
+const GARBAGE_AGE_MS = 60_000;
+/** Bounds open files when listing or sweeping thousands of objects. */
+const IO_CONCURRENCY = 16;
+
+async function createFsCollection<M>(
+  dir: string,
+  defaultTtlMs: number | null,
+  now: () => number,
+): Promise<Collection<M>> {
+  await mkdir(dir, { recursive: true });
+  const exclusive = createKeyedLock();
+  const binPath = (id: string) => path.join(dir, `${id}.bin`);
+  const jsonPath = (id: string) => path.join(dir, `${id}.json`);
+
+  async function readObject(id: string): Promise<StoredObject<M> | null> {
+    let text: string;
+    try {
+      text = await readFile(jsonPath(id), "utf8");
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+    return decodeObject<M>(id, text);
+  }
+
+  async function readVisible(id: string): Promise<StoredObject<M> | null> {
+    const object = await readObject(id);
+    return object && !isExpired(object, now()) ? object : null;
+  }
+
+  /** Opens the data of a visible object; the handle pins one version even if a put replaces it meanwhile. */
+  async function openVisible(id: string): Promise<FileHandle | null> {
+    if (!(await readVisible(id))) return null;
+    try {
+      return await open(binPath(id), "r");
+    } catch (error) {
+      if (isMissing(error)) return null; // deleted since the metadata was read
+      throw error;
+    }
+  }
+
+  /** Metadata first: once the commit point is gone the object is gone, whatever happens to the data. */
+  async function removeObject(id: string): Promise<boolean> {
+    const existed = await removeIfExists(jsonPath(id));
+    await removeIfExists(binPath(id));
+    return existed;
+  }
+
+  async function sweepEntry(name: string, names: Set<string>, at: number): Promise<boolean> {
+    const file = path.join(dir, name);
+    // File ages are compared with the file system's own clock, not the injected one.
+    const garbageCutoff = Date.now() - GARBAGE_AGE_MS;
+    if (name.includes(".tmp-")) {
+      if (await isOlderThan(file, garbageCutoff)) await removeIfExists(file);
+      return false;
+    }
+    if (name.endsWith(".json")) {
+      const id = name.slice(0, -".json".length);
+      if (!isValidId(id)) return false;
+      const object = await readObject(id);
+      if (!object || !isExpired(object, at)) return false;
+      return exclusive(id, async () => {
+        const current = await readObject(id); // a put may have replaced it since
+        return current !== null && isExpired(current, at) && (await removeObject(id));
+      });
+    }
+    if (name.endsWith(".bin")) {
+      const id = name.slice(0, -".bin".length);
+      if (!isValidId(id) || names.has(`${id}.json`) || !(await isOlderThan(file, garbageCutoff)))
+        return false;
+      await exclusive(id, async () => {
+        if (!(await exists(jsonPath(id)))) await removeIfExists(file);
+      });
+    }
+    return false;
+  }
+
+  return {
+    async put(id, data, meta, options: PutOptions = {}) {
+      assertValidId(id);
+      const ttlMs = options.ttlMs === undefined ? defaultTtlMs : options.ttlMs;
+      checkTtl(ttlMs);
+      return exclusive(id, async () => {
+        const createdAt = now();
+        const object: StoredObject<M> = {
+          id,
+          meta,
+          size: data.byteLength,
+          createdAt,
+          expiresAt: ttlMs === null ? null : createdAt + ttlMs,
+        };
+        await commitFiles(dir, [
+          [binPath(id), data],
+          [jsonPath(id), encodeObject(object)],
+        ]);
+        return object;
+      });
+    },
+
+    async get(id) {
+      assertValidId(id);
+      return readVisible(id);
+    },
+
+    async read(id, range) {
+      assertValidId(id);
+      checkRange(range);
+      const handle = await openVisible(id);
+      if (!handle) return null;
+      try {
+        const { size } = await handle.stat();
+        const start = range?.start ?? 0;
+        const end = Math.min(range?.end ?? size - 1, size - 1);
+        const bytes = new Uint8Array(Math.max(0, end - start + 1));
+        let filled = 0;
+        while (filled < bytes.length) {
+          const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, start + filled);
+          if (bytesRead === 0) break; // files are replaced, never truncated, so this is only defensive
+          filled += bytesRead;
+        }
+        return bytes.subarray(0, filled);
+      } finally {
+        await handle.close();
+      }
+    },
+
+    async stream(id, range) {
+      assertValidId(id);
+      checkRange(range);
+      const handle = await openVisible(id);
+      // The stream closes the handle when it ends, fails or is destroyed.
+      return handle?.createReadStream({ start: range?.start, end: range?.end }) ?? null;
+    },
+
+    async updateMeta(id, update) {
+      assertValidId(id);
+      return exclusive(id, async () => {
+        const current = await readVisible(id);
+        if (!current) return null;
+        const updated: StoredObject<M> = { ...current, meta: update(current.meta) };
+        await commitFiles(dir, [[jsonPath(id), encodeObject(updated)]]);
+        return updated;
+      });
+    },
+
+    async delete(id) {
+      assertValidId(id);
+      return exclusive(id, async () => {
+        const current = await readObject(id);
+        const removed = await removeObject(id);
+        if (removed) await syncDir(dir);
+        return removed && current !== null && !isExpired(current, now());
+      });
+    },
+
+    async list() {
+      const ids = (await readdir(dir))
+        .filter((name) => name.endsWith(".json"))
+        .map((name) => name.slice(0, -".json".length))
+        .filter(isValidId);
+      const objects = await mapLimit(ids, IO_CONCURRENCY, readObject);
+      const at = now();
+      return objects
+        .filter((object): object is StoredObject<M> => object !== null && !isExpired(object, at))
+        .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    },
+
+    async sweep(at = now()) {
+      const names = await readdir(dir);
+      const nameSet = new Set(names);
+      const expired = await mapLimit(names, IO_CONCURRENCY, (name) => sweepEntry(name, nameSet, at));
+      const count = expired.filter(Boolean).length;
+      if (count > 0) await syncDir(dir);
+      return count;
+    },
+  };
+}
+
+function isExpired(object: StoredObject<unknown>, at: number): boolean {
+  return object.expiresAt !== null && object.expiresAt <= at;
+}
+
+function encodeObject(object: StoredObject<unknown>): string {
+  const { id, size, createdAt, expiresAt, meta } = object;
+  return JSON.stringify({ id, size, createdAt, expiresAt, meta });
+}
+
+/** Corrupt or foreign metadata (truncated file, wrong shape, another id) reads as "no object". */
+function decodeObject<M>(id: string, text: string): StoredObject<M> | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof value !== "object" || value === null) return null;
+  const { id: storedId, size, createdAt, expiresAt, meta } = value as Record<string, unknown>;
+  const valid =
+    storedId === id &&
+    Number.isSafeInteger(size) &&
+    (size as number) >= 0 &&
+    Number.isFinite(createdAt) &&
+    (expiresAt === null || Number.isFinite(expiresAt)) &&
+    typeof meta === "object" &&
+    meta !== null;
+  if (!valid) return null;
+  return {
+    id,
+    meta: meta as M,
+    size: size as number,
+    createdAt: createdAt as number,
+    expiresAt: expiresAt as number | null,
+  };
+}
+
+function checkTtl(ttlMs: number | null): void {
+  if (ttlMs !== null && !(Number.isFinite(ttlMs) && ttlMs >= 0)) {
+    throw new RangeError(`ttlMs must be a non-negative number or null, got ${ttlMs}`);
+  }
+}
+
+function checkRange(range: ByteRange | undefined): void {
+  if (range === undefined) return;
+  const { start, end } = range;
+  if (!(Number.isSafeInteger(start) && Number.isSafeInteger(end) && start >= 0 && end >= start)) {
+    throw new RangeError(`invalid byte range ${start}-${end}`);
+  }
+}
+
+/**
+ * Replaces each file atomically, in order: writes and fsyncs every `{file}.tmp-{random}` (in parallel), then
+ * renames them over their targets and syncs the directory. On failure no temp file is left behind.
+ */
+async function commitFiles(dir: string, files: [file: string, data: Uint8Array | string][]): Promise<void> {
+  const temps = files.map(([file, data]) => ({
+    tmp: `${file}.tmp-${randomBytes(6).toString("hex")}`,
+    file,
+    data,
+  }));
+  try {
+    const written = await Promise.allSettled(temps.map(({ tmp, data }) => writeDurably(tmp, data)));
+    const failure = written.find((result) => result.status === "rejected");
+    if (failure) throw failure.reason;
+    for (const { tmp, file } of temps) await rename(tmp, file);
+  } catch (error) {
+    await Promise.all(temps.map(({ tmp }) => removeIfExists(tmp)));
+    throw error;
+  }
+  await syncDir(dir);
+}
+
+async function writeDurably(file: string, data: Uint8Array | string): Promise<void> {
+  const handle = await open(file, "wx");
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Makes renames and unlinks in `dir` survive a power loss, not just a process restart. */
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function removeIfExists(file: string): Promise<boolean> {
+  try {
+    await unlink(file);
+    return true;
+  } catch (error) {
+    if (isMissing(error)) return false; // a concurrent delete or sweep got there first
+    throw error;
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch (error) {
+    if (isMissing(error)) return false;
+    throw error;
+  }
+}
+
+async function isOlderThan(file: string, cutoffMs: number): Promise<boolean> {
+  try {
+    return (await stat(file)).mtimeMs < cutoffMs;
+  } catch (error) {
+    if (isMissing(error)) return false;
+    throw error;
+  }
+}
+
+function isMissing(error: unknown): boolean {
+  return error instanceof Error && (error as NodeJS.ErrnoException).code === "ENOENT";
+}
+
+/** Serializes tasks per key (put/delete/updateMeta/sweep of one id), so the last call wins cleanly. */
+function createKeyedLock() {
+  const tails = new Map<string, Promise<void>>();
+  return async function exclusive<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const result = (tails.get(key) ?? Promise.resolve()).then(task);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    tails.set(key, tail);
+    try {
+      return await result;
+    } finally {
+      if (tails.get(key) === tail) tails.delete(key);
+    }
+  };
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}

@@ -1,0 +1,77 @@
+/**
+ * The storage driver contract shared by the file-system driver (one machine) and a future S3 driver (many
+ * machines behind a load balancer): nothing here assumes paths, file handles or a single process.
+ */
+
+export interface VoiceMeta {
+  name: string;
+  durationSeconds: number;
+  sampleRate: number;
+  sourceSampleRate: number;
+  sourceChannels: number;
+}
+
+export interface AudioMeta {
+  text: string;
+  voiceId: string | null;
+  format: "wav" | "mp3" | "pcm";
+  contentType: string;
+  durationSeconds: number;
+  variant: string;
+  seed: number;
+  tokens: number;
+}
+
+export interface StoredObject<M> {
+  id: string;
+  meta: M;
+  /** Bytes of data. */
+  size: number;
+  /** Epoch milliseconds. */
+  createdAt: number;
+  /** Epoch milliseconds, or null for objects kept until deleted. */
+  expiresAt: number | null;
+}
+
+/**
+ * Byte range with an inclusive end, as in HTTP `Range: bytes=start-end`. An end past the last byte is clamped;
+ * a start past it gives no bytes (callers answer 416 from `get().size` first).
+ */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface PutOptions {
+  /** Lifetime from now; null keeps the object until deleted; omitted uses the collection's default. */
+  ttlMs?: number | null;
+}
+
+/**
+ * Every method rejects with InvalidIdError before touching storage when the id does not match ID_PATTERN.
+ * Expired objects are invisible to get/read/stream/list/updateMeta even before a sweep removes them.
+ */
+export interface Collection<M> {
+  /** Atomic: readers see the old object or the new one, never a partial write. Last writer wins. */
+  put(id: string, data: Uint8Array, meta: M, options?: PutOptions): Promise<StoredObject<M>>;
+  /** Metadata only. */
+  get(id: string): Promise<StoredObject<M> | null>;
+  read(id: string, range?: ByteRange): Promise<Uint8Array | null>;
+  /** For HTTP bodies (Range support); the caller consumes or destroys the stream. */
+  stream(id: string, range?: ByteRange): Promise<NodeJS.ReadableStream | null>;
+  /** Atomic read-modify-write of the metadata (e.g. renaming a voice); data, size and expiry are kept. */
+  updateMeta(id: string, update: (meta: M) => M): Promise<StoredObject<M> | null>;
+  /** True when a visible object was deleted. */
+  delete(id: string): Promise<boolean>;
+  /** Newest first. */
+  list(): Promise<StoredObject<M>[]>;
+  /** Deletes expired objects (and leftovers of interrupted writes); returns how many objects expired. */
+  sweep(now?: number): Promise<number>;
+}
+
+export interface Storage {
+  voices: Collection<VoiceMeta>;
+  audio: Collection<AudioMeta>;
+  /** Stops background work; pending operations finish. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,81 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+import {
+  createTRPCClient,
+  httpBatchLink,
+  httpLink,
+  httpSubscriptionLink,
+  isNonJsonSerializable,
+  splitLink,
+} from "@trpc/client";
+import type { AppRouter } from "@tts/api";
+import { EventSource } from "eventsource";
+
+import { createLogger } from "../../src/logger";
+import { createInferenceNode, type InferenceNode, type NodeSettings } from "../../src/node";
+import type { TinyBundleOptions } from "../../src/tiny/make-tiny";
+import { tinyBundle } from "./tiny";
+
+export interface TestNode {
+  node: InferenceNode;
+  url: string;
+  settings: NodeSettings;
+  /** The typed client a browser or server would use (batching, FormData uploads, SSE subscriptions). */
+  client: (apiKey?: string) => ReturnType<typeof createTRPCClient<AppRouter>>;
+  stop: () => Promise<void>;
+}
+
+export function typedClient(url: string, apiKey?: string) {
+  const headers = () => (apiKey ? { Authorization: `Bearer ${apiKey}` } : {});
+  return createTRPCClient<AppRouter>({
+    links: [
+      splitLink({
+        condition: (op) => op.type === "subscription",
+        true: httpSubscriptionLink({ url: `${url}/trpc`, EventSource }),
+        false: splitLink({
+          condition: (op) => isNonJsonSerializable(op.input),
+          true: httpLink({ url: `${url}/trpc`, headers }),
+          false: httpBatchLink({ url: `${url}/trpc`, headers }),
+        }),
+      }),
+    ],
+  });
+}
+
+/** A real inference node (storage, engine workers, HTTP) on an ephemeral port, over a tiny-random bundle. */
+export async function startTestNode(
+  overrides: Partial<NodeSettings> = {},
+  bundleOptions: TinyBundleOptions = { variant: "turbo", stopAfter: 12 },
+): Promise<TestNode> {
+  const bundle = await tinyBundle(bundleOptions);
+  const settings: NodeSettings = {
+    model: {
+      variant: bundleOptions.variant,
+      dtype: "fp32",
+      device: "cpu",
+      modelDir: bundle.dir,
+      cacheDir: mkdtempSync(path.join(tmpdir(), "tts-cache-")),
+      threads: 1,
+      workers: 1,
+      endpoint: "http://127.0.0.1:9",
+    },
+    dataDir: mkdtempSync(path.join(tmpdir(), "tts-data-")),
+    corsOrigins: ["http://app.test:3000"],
+    apiKeys: [],
+    audioTtlSeconds: 3600,
+    queueSize: 4,
+    jobTimeoutSeconds: 60,
+    drainTimeoutSeconds: 30,
+    maxTextLength: 300,
+    maxUploadBytes: 2_000_000,
+    maxJsonBytes: 64_000,
+    ...overrides,
+  };
+  const node = await createInferenceNode(settings, createLogger("silent"));
+  const port = await node.listen(0, "127.0.0.1");
+  await node.ready;
+  const url = `http://127.0.0.1:${port}`;
+  return { node, url, settings, client: (apiKey) => typedClient(url, apiKey), stop: () => node.shutdown() };
+}

@@ -1,0 +1,27 @@
+import { byIdInput } from "../../schemas/common";
+import { jobSchema, listJobsInput, synthesizeInput } from "../../schemas/tts";
+import { createTRPCRouter, protectedProcedure, publicProcedure } from "../../trpc";
+
+export const ttsRouter = createTRPCRouter({
+  /** Queues a synthesis; returns the job at once (`queued`). Follow it with `progress`, fetch it with `get`. */
+  synthesize: protectedProcedure
+    .input(synthesizeInput)
+    .output(jobSchema)
+    .mutation(({ ctx, input }) => ctx.tts.synthesize(input)),
+  get: publicProcedure
+    .input(byIdInput)
+    .output(jobSchema)
+    .query(({ ctx, input }) => ctx.tts.get(input.id)),
+  list: publicProcedure
+    .input(listJobsInput)
+    .output(jobSchema.array())
+    .query(({ ctx, input }) => ctx.tts.list(input.limit)),
+  delete: protectedProcedure.input(byIdInput).mutation(async ({ ctx, input }) => {
+    await ctx.tts.delete(input.id);
+    return { id: input.id, deleted: true as const };
+  }),
+  /** Server-sent events: queue position, tokens generated, audio seconds, then done or failed. */
+  progress: publicProcedure.input(byIdInput).subscription(async function* ({ ctx, input, signal }) {
+    yield* ctx.tts.progress(input.id, signal ?? new AbortController().signal);
+  }),
+});

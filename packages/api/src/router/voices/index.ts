@@ -1,0 +1,24 @@
+import { byIdInput } from "../../schemas/common";
+import { createVoiceInput, renameVoiceInput, voiceSchema } from "../../schemas/voices";
+import { createTRPCRouter, protectedProcedure, publicProcedure } from "../../trpc";
+
+export const voicesRouter = createTRPCRouter({
+  /** Multipart upload: `file` (any WAV the audio package decodes) and an optional `name`. */
+  create: protectedProcedure
+    .input(createVoiceInput)
+    .output(voiceSchema)
+    .mutation(({ ctx, input }) => ctx.voices.create(input)),
+  list: publicProcedure.output(voiceSchema.array()).query(({ ctx }) => ctx.voices.list()),
+  get: publicProcedure
+    .input(byIdInput)
+    .output(voiceSchema)
+    .query(({ ctx, input }) => ctx.voices.get(input.id)),
+  rename: protectedProcedure
+    .input(renameVoiceInput)
+    .output(voiceSchema)
+    .mutation(({ ctx, input }) => ctx.voices.rename(input.id, input.name)),
+  delete: protectedProcedure.input(byIdInput).mutation(async ({ ctx, input }) => {
+    await ctx.voices.delete(input.id);
+    return { id: input.id, deleted: true as const };
+  }),
+});

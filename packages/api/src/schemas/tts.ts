@@ -1,0 +1,49 @@
+import { z } from "zod";
+
+import { audioFormatSchema, generationSettingsSchema, idSchema } from "./common";
+
+export const synthesizeInput = generationSettingsSchema.extend({
+  text: z.string().trim().min(1, "text must not be empty"),
+  voiceId: idSchema.nullish(),
+  format: audioFormatSchema.default("wav"),
+});
+export type SynthesizeInput = z.infer<typeof synthesizeInput>;
+
+export const jobStatusSchema = z.enum(["queued", "running", "done", "failed", "cancelled"]);
+export type JobStatus = z.infer<typeof jobStatusSchema>;
+
+export const jobSchema = z.object({
+  id: idSchema,
+  status: jobStatusSchema,
+  text: z.string(),
+  voiceId: z.string().nullable(),
+  format: audioFormatSchema,
+  createdAt: z.number(),
+  finishedAt: z.number().nullable(),
+  error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  /** Present once done: where to fetch it (`GET /v1/audio/{id}`) and what it is. */
+  audio: z
+    .object({
+      url: z.string(),
+      contentType: z.string(),
+      size: z.number(),
+      durationSeconds: z.number(),
+      expiresAt: z.number().nullable(),
+    })
+    .nullable(),
+  tokens: z.number().nullable(),
+  seed: z.number().nullable(),
+});
+export type Job = z.infer<typeof jobSchema>;
+
+export const listJobsInput = z
+  .object({ limit: z.number().int().min(1).max(200).default(50) })
+  .default({ limit: 50 });
+
+export const jobProgressSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("queued"), position: z.number() }),
+  z.object({ type: z.literal("running"), tokens: z.number(), audioSeconds: z.number() }),
+  z.object({ type: z.literal("done"), job: jobSchema }),
+  z.object({ type: z.literal("failed"), code: z.string(), reason: z.string() }),
+]);
+export type JobProgress = z.infer<typeof jobProgressSchema>;

@@ -216,7 +216,7 @@ describe("bad input: a clear 4xx, and the server keeps serving", () => {
     ] as const) {
       const res = await speech(body);
       expect(res.status).toBe(400);
-      expect((await res.json()) as unknown).toMatchObject({
+      expect(await res.json()).toMatchObject({
         error: { code: "BAD_REQUEST", message: expect.stringMatching(message) },
       });
     }

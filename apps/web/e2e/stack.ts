@@ -1,6 +1,8 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -67,19 +69,41 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** The inference node's production build (apps/inference/dist), on an ephemeral port it reports in its log. */
+/**
+ * The inference node's production build (`tts serve` from apps/inference/dist) on a tiny-random bundle it
+ * generates itself, on an ephemeral port it reports in its log; resolves once the model is ready.
+ */
 export async function startInference(env: Record<string, string>): Promise<RunningProcess & { url: string }> {
   const inferenceDir = path.dirname(require.resolve("@tts/inference/package.json"));
+  const work = mkdtempSync(path.join(tmpdir(), "tts-e2e-"));
+  const bundle = path.join(work, "bundle");
+  const made = spawnSync(
+    process.execPath,
+    ["dist/cli.js", "models", "make-tiny", "--variant", "turbo", "--out", bundle],
+    {
+      cwd: inferenceDir,
+      encoding: "utf8",
+    },
+  );
+  if (made.status !== 0) throw new Error(`make-tiny failed: ${made.stderr}`);
   const proc = startProcess(
     process.execPath,
-    ["dist/main.js"],
-    { PORT: "0", HOST: "127.0.0.1", ...env },
+    ["dist/cli.js", "serve", "--port", "0", "--host", "127.0.0.1"],
+    {
+      TTS_MODEL_DIR: bundle,
+      TTS_DTYPE: "fp32",
+      TTS_DEVICE: "cpu",
+      DATA_DIR: path.join(work, "data"),
+      ...env,
+    },
     inferenceDir,
   );
-  const port = await waitFor("inference node", proc, () => {
-    const match = /"port":(\d+).*"inference node listening"/.exec(proc.output());
-    return match?.[1];
-  });
+  const port = await waitFor(
+    "inference node",
+    proc,
+    () => /"port":(\d+).*"inference node listening"/.exec(proc.output())?.[1],
+  );
+  await waitFor("model", proc, () => (/"model ready"/.test(proc.output()) ? true : undefined));
   return { ...proc, url: `http://127.0.0.1:${port}` };
 }
 

@@ -30,6 +30,9 @@ describe("/tts against the production build", () => {
     const panel = page.getByTestId("inference-health");
     await panel.waitFor();
     expect(await page.getByTestId("health-service").textContent()).toMatch(/^tts-inference \d+\.\d+\.\d+$/);
+    expect(await page.getByTestId("health-model").textContent()).toBe(
+      "Chatterbox turbo (fp32) on cpu: ready",
+    );
     expect(await page.getByTestId("backend-cpu").textContent()).toContain("cpu available");
     expect(await page.getByTestId("backend-cuda").textContent()).toContain("cuda unavailable");
     expect(await panel.textContent()).toContain(inference.url);

@@ -56,8 +56,7 @@ export function testContext(overrides: Partial<ApiContext> = {}): ApiContext {
     list: (limit) => Promise.resolve([...jobs.values()].slice(0, limit)),
     delete: (id) => (jobs.delete(id) ? Promise.resolve() : Promise.reject(missing("job", id))),
     progress: async function* (id) {
-      const job = jobs.get(id);
-      if (!job) throw missing("job", id);
+      const job = await ttsService.get(id);
       yield { type: "queued", position: 0 };
       yield { type: "done", job };
     },

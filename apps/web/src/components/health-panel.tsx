@@ -29,7 +29,7 @@ export function HealthPanel({ apiBase }: { apiBase: string }) {
     );
   }
 
-  const { service, version, uptimeSeconds, onnxRuntime } = health.data;
+  const { service, version, uptimeSeconds, onnxRuntime, model } = health.data;
   return (
     <section className="card" data-testid="inference-health">
       <h2>
@@ -46,6 +46,11 @@ export function HealthPanel({ apiBase }: { apiBase: string }) {
         </dd>
         <dt>Uptime</dt>
         <dd>{formatUptime(uptimeSeconds)}</dd>
+        <dt>Model</dt>
+        <dd data-testid="health-model" title={model.error ?? undefined}>
+          Chatterbox {model.variant} ({model.dtype}){model.provider ? ` on ${model.provider}` : ""}:{" "}
+          {model.state}
+        </dd>
         <dt>ONNX Runtime</dt>
         <dd>{onnxRuntime.version}</dd>
         <dt>Backends</dt>

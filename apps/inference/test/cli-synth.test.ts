@@ -29,7 +29,7 @@ describe("tts CLI: make-tiny and synth", () => {
 
       const out = path.join(work, `${variant}.wav`);
       const tokensOut = path.join(work, `${variant}.json`);
-      const synth = await runCli([
+      const seeded = [
         "synth",
         "--text",
         "Hello from the command line.",
@@ -45,7 +45,8 @@ describe("tts CLI: make-tiny and synth", () => {
         out,
         "--tokens-out",
         tokensOut,
-      ]);
+      ];
+      const synth = await runCli(seeded);
       expect(synth.code).toBe(0);
       expect(synth.stdout).toMatch(new RegExp(`^${variant} on cpu: 15 tokens \\(stop-token\\)`));
       const tokens = JSON.parse(readFileSync(tokensOut, "utf8")) as number[];
@@ -58,23 +59,7 @@ describe("tts CLI: make-tiny and synth", () => {
       expect(wav.samples.length).toBe(960 * (codes + (variant === "turbo" ? 3 : 0)));
 
       // The same seed reproduces the same tokens.
-      const again = await runCli([
-        "synth",
-        "--text",
-        "Hello from the command line.",
-        "--model-dir",
-        bundle,
-        "--dtype",
-        "fp32",
-        "--device",
-        "cpu",
-        "--seed",
-        "5",
-        "--out",
-        out,
-        "--tokens-out",
-        tokensOut,
-      ]);
+      const again = await runCli(seeded);
       expect(again.code).toBe(0);
       expect(JSON.parse(readFileSync(tokensOut, "utf8"))).toEqual(tokens);
     },

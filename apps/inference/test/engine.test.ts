@@ -39,7 +39,7 @@ describe("Engine (worker threads)", () => {
     const second = await engine.synthesize(request);
     expect(second.tokens).toEqual(first.tokens);
     const started = engine.workersStarted;
-    await engine.recycleWorker(0);
+    engine.recycleWorker(0);
     await expect.poll(() => engine.workersStarted, { timeout: 20_000 }).toBe(started + 1);
     const afterRestart = await engine.synthesize(request);
     expect(afterRestart.tokens).toEqual(first.tokens);
@@ -51,7 +51,7 @@ describe("Engine (worker threads)", () => {
       { text: "This worker will die.", maxTokens: 4000 },
       {
         onToken: (n) => {
-          if (n === 3) void engine.recycleWorker(0);
+          if (n === 3) engine.recycleWorker(0);
         },
       },
     );

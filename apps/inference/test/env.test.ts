@@ -15,6 +15,14 @@ describe("parseEnv", () => {
       TTS_WORKERS: 1,
       HOME: "/tmp",
       HF_ENDPOINT: "https://huggingface.co",
+      API_KEYS: [],
+      AUDIO_TTL_SECONDS: 3600,
+      QUEUE_SIZE: 16,
+      JOB_TIMEOUT_SECONDS: 300,
+      DRAIN_TIMEOUT_SECONDS: 60,
+      MAX_TEXT_LENGTH: 2000,
+      MAX_UPLOAD_BYTES: 25_000_000,
+      MAX_JSON_BYTES: 1_000_000,
     });
   });
 
@@ -43,6 +51,13 @@ describe("parseEnv", () => {
     expect(() => parseEnv({ TTS_WORKERS: "0" })).toThrow(/TTS_WORKERS="0"/);
     expect(() => parseEnv({ OMP_NUM_THREADS: "four" })).toThrow(/OMP_NUM_THREADS="four": expected a number/);
     expect(() => parseEnv({ HF_ENDPOINT: "not a url" })).toThrow(/HF_ENDPOINT="not a url"/);
+  });
+
+  it("never echoes an API key back, even a rejected one", () => {
+    expect(() => parseEnv({ API_KEYS: "short-secret" })).toThrow(
+      /API_KEYS=\(hidden\): each API key needs at least 16 characters/,
+    );
+    expect(() => parseEnv({ API_KEYS: "short-secret" })).not.toThrow(/short-secret/);
   });
 
   it("lists every bad variable at once", () => {

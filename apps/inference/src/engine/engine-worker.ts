@@ -4,9 +4,11 @@ import { parentPort, workerData } from "node:worker_threads";
 
 import { ChatterboxModel } from "./model";
 import { resolveGeneration } from "./requests";
-import type { FromWorker, ToWorker, WorkerConfig } from "./worker-protocol";
+import { EXIT_NOW, type FromWorker, type ToWorker, type WorkerConfig } from "./worker-protocol";
 
 class Cancelled extends Error {}
+/** Asked to end at this step: unwind first, so the sessions are released before the thread goes. */
+class ExitNow extends Error {}
 
 const port = parentPort!;
 const post = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
@@ -17,12 +19,18 @@ try {
     ...config,
     log: (message) => console.warn(message),
   });
+  const control = new Int32Array(config.control);
   port.on("message", (message: ToWorker) => {
+    if (message.type === "exit") {
+      void model.release().finally(() => process.exit(0));
+      return;
+    }
     const cancel = new Int32Array(message.cancel);
     const options = resolveGeneration(model.variant, message.settings, message.seed);
     model
       .synthesize(message.text, message.voice, options, {
         onToken: (generated) => {
+          if (Atomics.load(control, 0) === EXIT_NOW) throw new ExitNow();
           if (Atomics.load(cancel, 0) !== 0) throw new Cancelled("cancelled");
           post({ type: "token", id: message.id, generated });
         },
@@ -32,14 +40,16 @@ try {
           result.waveform.buffer as ArrayBuffer,
         ]),
       )
-      .catch((error: unknown) =>
+      .catch((error: unknown) => {
+        // Like a crash, the job gets no answer: the main thread sees the exit and fails it.
+        if (error instanceof ExitNow) return void model.release().finally(() => process.exit(1));
         post({
           type: "error",
           id: message.id,
           message: error instanceof Error ? error.message : String(error),
           cancelled: error instanceof Cancelled,
-        }),
-      );
+        });
+      });
   });
   post({ type: "ready", info: { variant: model.variant, provider: model.provider, kv: model.kv } });
 } catch (error) {

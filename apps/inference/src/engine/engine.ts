@@ -1,12 +1,20 @@
 import { Worker } from "node:worker_threads";
 
-import type { SynthesisResult, VoiceInput } from "./model";
 import type { GenerationSettings } from "@tts/api";
+
+import type { SynthesisResult, VoiceInput } from "./model";
 import { randomSeed } from "./rng";
 import { voiceKey } from "./voice-key";
-import type { FromWorker, ModelInfo, SynthesizeMessage, WorkerConfig } from "./worker-protocol";
+import {
+  EXIT_NOW,
+  type ExitMessage,
+  type FromWorker,
+  type ModelInfo,
+  type SynthesizeMessage,
+  type WorkerConfig,
+} from "./worker-protocol";
 
-export interface EngineConfig extends WorkerConfig {
+export interface EngineConfig extends Omit<WorkerConfig, "control"> {
   /** Worker threads, each with its own sessions (CPU throughput comes from several workers of a few threads). */
   workers: number;
   log?: (message: string) => void;
@@ -42,6 +50,8 @@ interface Job {
 
 interface Slot {
   worker: Worker;
+  /** Shared flag the worker checks between decode steps (EXIT_NOW). */
+  control: Int32Array;
   job?: { id: number; job: Job; cancel: Int32Array };
   /** Voice keys this worker has conditioning for, to route repeat voices back to it. */
   voices: Set<string>;
@@ -58,6 +68,8 @@ export class Engine {
   private nextId = 1;
   private closed = false;
   private encoderRunsByWorker = new Map<Worker, number>();
+  /** Replacement workers still loading: close() waits for them so no thread outlives the engine. */
+  private readonly spawning = new Set<Promise<void>>();
   workersStarted = 0;
 
   private constructor(
@@ -69,7 +81,7 @@ export class Engine {
     if (!Number.isInteger(config.workers) || config.workers < 1) throw new RangeError("workers must be >= 1");
     const first = await spawnWorker(config);
     const engine = new Engine(config, first.info);
-    engine.adopt(first.worker);
+    engine.adopt(first.worker, first.control);
     await Promise.all(Array.from({ length: config.workers - 1 }, () => engine.replaceWorker()));
     return engine;
   }
@@ -115,18 +127,36 @@ export class Engine {
     });
   }
 
-  /** Kills a worker at once (its job fails with a clear error) and starts a fresh one in its place. */
-  async recycleWorker(index: number): Promise<void> {
+  /**
+   * Ends a worker as a crash would (its running job fails with a clear error) and starts a fresh one in its place.
+   * A busy worker ends itself at its next decode step: terminating a thread from outside while ONNX Runtime is
+   * inside run() aborts the whole process.
+   */
+  recycleWorker(index: number): void {
     const slot = this.slots[index];
     if (!slot) throw new RangeError(`no worker ${index}`);
-    await slot.worker.terminate();
+    if (slot.job) Atomics.store(slot.control, 0, EXIT_NOW);
+    else slot.worker.postMessage({ type: "exit" } satisfies ExitMessage);
   }
 
+  /** Rejects queued jobs, cancels running ones, then lets each worker release its sessions and exit. */
   async close(): Promise<void> {
     this.closed = true;
     for (const job of this.queue.splice(0))
       job.reject(new EngineError("The engine is shutting down.", "closed"));
-    await Promise.all(this.slots.splice(0).map((slot) => slot.worker.terminate()));
+    await Promise.allSettled([...this.spawning]);
+    await Promise.all(this.slots.map((slot) => this.stopWorker(slot)));
+  }
+
+  private async stopWorker(slot: Slot): Promise<void> {
+    if (slot.job) Atomics.store(slot.job.cancel, 0, 1);
+    for (let waited = 0; slot.job && waited < 10_000; waited += 10) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const exited = new Promise<void>((resolve) => slot.worker.once("exit", () => resolve()));
+    slot.worker.postMessage({ type: "exit" } satisfies ExitMessage);
+    const timeout = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), 5_000).unref());
+    if ((await Promise.race([exited, timeout])) === "timeout") await slot.worker.terminate();
   }
 
   private cancel(job: Job): void {
@@ -156,8 +186,8 @@ export class Engine {
     }
   }
 
-  private adopt(worker: Worker): void {
-    const slot: Slot = { worker, voices: new Set() };
+  private adopt(worker: Worker, control: Int32Array): void {
+    const slot: Slot = { worker, control, voices: new Set() };
     this.slots.push(slot);
     this.workersStarted++;
     worker.on("message", (message: FromWorker) => this.onMessage(slot, message));
@@ -167,13 +197,22 @@ export class Engine {
     this.dispatch();
   }
 
-  private async replaceWorker(): Promise<void> {
-    const { worker } = await spawnWorker(this.config);
+  private replaceWorker(): Promise<void> {
+    const replacing = this.spawnReplacement();
+    this.spawning.add(replacing);
+    return replacing.finally(() => this.spawning.delete(replacing));
+  }
+
+  private async spawnReplacement(): Promise<void> {
+    const { worker, control } = await spawnWorker(this.config);
     if (this.closed) {
-      await worker.terminate();
+      await new Promise((resolve) => {
+        worker.once("exit", resolve);
+        worker.postMessage({ type: "exit" } satisfies ExitMessage);
+      });
       return;
     }
-    this.adopt(worker);
+    this.adopt(worker, control);
   }
 
   private onMessage(slot: Slot, message: FromWorker): void {
@@ -214,17 +253,20 @@ export class Engine {
   }
 }
 
-function spawnWorker(config: EngineConfig): Promise<{ worker: Worker; info: ModelInfo }> {
-  const { log: _log, workers: _workers, ...workerConfig } = config;
+function spawnWorker(
+  config: EngineConfig,
+): Promise<{ worker: Worker; info: ModelInfo; control: Int32Array }> {
+  const { log: _log, workers: _workers, ...rest } = config;
+  const control = new Int32Array(new SharedArrayBuffer(4));
+  const workerConfig: WorkerConfig = { ...rest, control: control.buffer };
   const worker = new Worker(WORKER_URL, { workerData: workerConfig });
   return new Promise((resolve, reject) => {
     const onMessage = (message: FromWorker) => {
       if (message.type === "ready") {
         cleanup();
-        resolve({ worker, info: message.info });
+        resolve({ worker, info: message.info, control });
       } else if (message.type === "load-error") {
         cleanup();
-        void worker.terminate();
         reject(new EngineError(message.message, "synthesis-failed"));
       }
     };

@@ -12,6 +12,7 @@ export interface WorkerConfig {
   threads: number;
   variant?: Variant;
   voiceCacheSize?: number;
+  control: SharedArrayBuffer;
 }
 
 export interface ModelInfo {
@@ -31,7 +32,18 @@ export interface SynthesizeMessage {
   cancel: SharedArrayBuffer;
 }
 
-export type ToWorker = SynthesizeMessage;
+/** Finish nothing more: release the sessions and end the thread (sent only while the worker is idle). */
+export interface ExitMessage {
+  type: "exit";
+}
+
+export type ToWorker = SynthesizeMessage | ExitMessage;
+
+/**
+ * Int32Array(1) over shared memory per worker. Set to EXIT_NOW, the worker ends itself at the next decode
+ * step: terminating a thread from outside while ONNX Runtime is inside run() aborts the whole process.
+ */
+export const EXIT_NOW = 1;
 
 export type FromWorker =
   | { type: "ready"; info: ModelInfo }

@@ -6,7 +6,7 @@ import { finished } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 
 import type { Dispatcher } from "undici";
-import { getGlobalDispatcher, interceptors, request } from "undici";
+import { EnvHttpProxyAgent, interceptors, request } from "undici";
 
 import type { ModelFile, ModelSpec } from "./registry";
 import { DEFAULT_ENDPOINT, fileUrl } from "./registry";
@@ -37,7 +37,7 @@ export interface DownloadOptions {
   retries?: number;
   /** First backoff delay; doubles per attempt up to 30 s (default 500 ms). */
   retryDelayMs?: number;
-  /** Defaults to undici's global dispatcher; pass a ProxyAgent/EnvHttpProxyAgent for proxies. */
+  /** Defaults to an agent that honours HTTP(S)_PROXY / NO_PROXY. */
   dispatcher?: Dispatcher;
   /** Time to wait for response headers (default 30 s). */
   headersTimeoutMs?: number;
@@ -67,6 +67,16 @@ export class ModelDownloadError extends Error {
 }
 
 // Failures that mean the host was never reached (as opposed to a connection dropping mid-transfer).
+let sharedAgent: Dispatcher | undefined;
+
+/**
+ * Our own undici agent, not the global dispatcher: once Node's built-in fetch has run, the global slot holds
+ * Node's bundled (older) undici, whose handler API this version's interceptors cannot drive.
+ */
+function defaultDispatcher(): Dispatcher {
+  return (sharedAgent ??= new EnvHttpProxyAgent());
+}
+
 const UNREACHABLE = new Set([
   "ECONNREFUSED",
   "ENOTFOUND",
@@ -122,7 +132,7 @@ export async function downloadModel(
     dir: options.dir,
     endpoint: options.endpoint ?? DEFAULT_ENDPOINT,
     token: options.token,
-    dispatcher: (options.dispatcher ?? getGlobalDispatcher()).compose(
+    dispatcher: (options.dispatcher ?? defaultDispatcher()).compose(
       interceptors.redirect({ maxRedirections: 5 }),
     ),
     signal,

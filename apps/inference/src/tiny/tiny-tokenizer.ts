@@ -43,6 +43,11 @@ function bytesToUnicode(): string[] {
   return Array.from({ length: 256 }, (_, b) => String.fromCharCode(printable.has(b) ? b : 256 + extra++));
 }
 
+/** An `added_tokens` entry: matched whole in the input, before the model's own splitting. */
+function addedToken(content: string, id: number, special: boolean) {
+  return { id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special };
+}
+
 const TURBO_MERGES = ["Ġ t", "h e", "Ġt he", "i n", "Ġ a", "e r", "o n", "Ġ s", "r e", "Ġ w"];
 
 export function turboTokenizer(): { json: object; vocabSize: number } {
@@ -53,15 +58,6 @@ export function turboTokenizer(): { json: object; vocabSize: number } {
   vocab["<|endoftext|>"] = eos;
   const tags = TURBO_TAGS.map((content, i) => ({ content, id: eos + 1 + i }));
   for (const tag of tags) vocab[tag.content] = tag.id;
-  const addedToken = (content: string, id: number, special: boolean) => ({
-    id,
-    content,
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special,
-  });
   const eosToken = { SpecialToken: { id: "<|endoftext|>", type_id: 0 } };
   return {
     vocabSize: eos + 1 + tags.length,
@@ -107,15 +103,7 @@ export function englishTokenizer(): { json: object; vocabSize: number } {
   const chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,!?'\"-:;()";
   for (const char of chars) vocab[char] = Object.keys(vocab).length;
   vocab["[START]"] = ENGLISH_START_TEXT;
-  const special = (content: string, id: number) => ({
-    id,
-    content,
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  });
+  const special = (content: string, id: number) => addedToken(content, id, true);
   return {
     vocabSize: ENGLISH_TEXT_VOCAB,
     json: {

@@ -67,34 +67,23 @@ describe("tts CLI: make-tiny and synth", () => {
 
   it("explains bad input without a stack trace", async () => {
     const bundle = path.join(work, "turbo");
-    const notWav = await runCli([
-      "synth",
-      "--text",
-      "x",
-      "--voice",
-      "package.json",
-      "--model-dir",
-      bundle,
-      "--dtype",
-      "fp32",
-      "--out",
-      path.join(work, "x.wav"),
-    ]);
+    const synth = (...extra: string[]) =>
+      runCli([
+        "synth",
+        "--text",
+        "x",
+        "--model-dir",
+        bundle,
+        "--dtype",
+        "fp32",
+        "--out",
+        path.join(work, "x.wav"),
+        ...extra,
+      ]);
+    const notWav = await synth("--voice", "package.json");
     expect(notWav.code).toBe(1);
     expect(notWav.stderr).toBe("tts: Not a WAV file: it does not start with a RIFF/WAVE header.\n");
-    const badParam = await runCli([
-      "synth",
-      "--text",
-      "x",
-      "--top-p",
-      "2",
-      "--model-dir",
-      bundle,
-      "--dtype",
-      "fp32",
-      "--out",
-      path.join(work, "x.wav"),
-    ]);
+    const badParam = await synth("--top-p", "2");
     expect(badParam.code).toBe(2);
     expect(badParam.stderr).toMatch(/invalid settings:[^]*topP/);
     const missing = await runCli([

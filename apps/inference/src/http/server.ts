@@ -136,9 +136,8 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
     const started = performance.now();
     const pathname = new URL(req.url ?? "/", "http://localhost").pathname;
     const route = pathname.startsWith("/trpc/") ? undefined : routes.find((r) => r.pattern.test(pathname));
-    const routeName = pathname.startsWith("/trpc/")
-      ? `/trpc/${pathname.slice(6)}`
-      : (route?.name ?? "unmatched");
+    // Route templates, never raw paths, as labels: metric cardinality stays bounded whatever clients send.
+    const routeName = pathname.startsWith("/trpc/") ? "/trpc" : (route?.name ?? "unmatched");
     const log = logger.child({ requestId });
     req.headers["x-request-id"] = requestId;
     res.setHeader("X-Request-Id", requestId);

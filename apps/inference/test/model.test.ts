@@ -103,6 +103,9 @@ describe.each(["turbo", "english"] as const)("%s tiny-random bundle", (variant) 
         const full = await model.languageModel(concatSequence(sequence), 0, model.emptyCache(1));
         worst = Math.max(worst, maxAbsDiff(lastRow(logits), lastRow(full.logits)));
       }
+      console.log(
+        `KV ${variant}/${kvDtype}: max |cached - recomputed| ${worst.toExponential(2)}, cache effect ${cacheEffect.toFixed(3)}`,
+      );
       expect(worst).toBeLessThan(1e-4);
       expect(cacheEffect).toBeGreaterThan(1e-2);
       await model.release();

@@ -1,7 +1,13 @@
 "use client";
 
 import { QueryClientProvider, type QueryClient } from "@tanstack/react-query";
-import { httpBatchLink } from "@trpc/client";
+import {
+  httpBatchLink,
+  httpLink,
+  httpSubscriptionLink,
+  isNonJsonSerializable,
+  splitLink,
+} from "@trpc/client";
 import { createTRPCReact } from "@trpc/react-query";
 import type { AppRouter } from "@tts/api";
 import { useState, type ReactNode } from "react";
@@ -21,9 +27,23 @@ function getQueryClient(): QueryClient {
 
 export function TRPCReactProvider({ apiBase, children }: { apiBase: string; children: ReactNode }) {
   const queryClient = getQueryClient();
-  const [trpcClient] = useState(() =>
-    api.createClient({ links: [httpBatchLink({ url: `${apiBase}/trpc` })] }),
-  );
+  const [trpcClient] = useState(() => {
+    const url = `${apiBase}/trpc`;
+    // Subscriptions (job progress) over SSE; uploads (FormData) unbatched; everything else batched.
+    return api.createClient({
+      links: [
+        splitLink({
+          condition: (op) => op.type === "subscription",
+          true: httpSubscriptionLink({ url }),
+          false: splitLink({
+            condition: (op) => isNonJsonSerializable(op.input),
+            true: httpLink({ url }),
+            false: httpBatchLink({ url }),
+          }),
+        }),
+      ],
+    });
+  });
   return (
     <api.Provider client={trpcClient} queryClient={queryClient}>
       <QueryClientProvider client={queryClient}>{children}</QueryClientProvider>

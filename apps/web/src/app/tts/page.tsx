@@ -1,6 +1,7 @@
 import { dehydrate, HydrationBoundary } from "@tanstack/react-query";
 
 import { HealthPanel } from "../../components/health-panel";
+import { SpeakPanel } from "../../components/speak-panel";
 import { getWebEnv } from "../../env";
 import { createPrefetchHelpers } from "../../trpc/server";
 
@@ -14,6 +15,7 @@ export default async function TtsPage() {
         <p className="muted">Natural speech in your own voice, generated on your own inference node.</p>
       </header>
       <HydrationBoundary state={dehydrate(helpers.queryClient)}>
+        <SpeakPanel apiBase={getWebEnv().publicApiBase} />
         <HealthPanel apiBase={getWebEnv().publicApiBase} />
       </HydrationBoundary>
     </main>

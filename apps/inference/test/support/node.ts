@@ -2,15 +2,9 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import {
-  createTRPCClient,
-  httpBatchLink,
-  httpLink,
-  httpSubscriptionLink,
-  isNonJsonSerializable,
-  splitLink,
-} from "@trpc/client";
+import { createTRPCClient } from "@trpc/client";
 import type { AppRouter } from "@tts/api";
+import { apiLinks } from "@tts/api/client";
 import { EventSource } from "eventsource";
 
 import { createLogger } from "../../src/logger";
@@ -29,19 +23,7 @@ export interface TestNode {
 
 export function typedClient(url: string, apiKey?: string) {
   const headers = () => (apiKey ? { Authorization: `Bearer ${apiKey}` } : {});
-  return createTRPCClient<AppRouter>({
-    links: [
-      splitLink({
-        condition: (op) => op.type === "subscription",
-        true: httpSubscriptionLink({ url: `${url}/trpc`, EventSource }),
-        false: splitLink({
-          condition: (op) => isNonJsonSerializable(op.input),
-          true: httpLink({ url: `${url}/trpc`, headers }),
-          false: httpBatchLink({ url: `${url}/trpc`, headers }),
-        }),
-      }),
-    ],
-  });
+  return createTRPCClient<AppRouter>({ links: apiLinks({ url: `${url}/trpc`, headers, EventSource }) });
 }
 
 /** A real inference node (storage, engine workers, HTTP) on an ephemeral port, over a tiny-random bundle. */

@@ -1,15 +1,9 @@
 "use client";
 
 import { QueryClientProvider, type QueryClient } from "@tanstack/react-query";
-import {
-  httpBatchLink,
-  httpLink,
-  httpSubscriptionLink,
-  isNonJsonSerializable,
-  splitLink,
-} from "@trpc/client";
 import { createTRPCReact } from "@trpc/react-query";
 import type { AppRouter } from "@tts/api";
+import { apiLinks } from "@tts/api/client";
 import { useState, type ReactNode } from "react";
 
 import { makeQueryClient } from "./query-client";
@@ -27,23 +21,7 @@ function getQueryClient(): QueryClient {
 
 export function TRPCReactProvider({ apiBase, children }: { apiBase: string; children: ReactNode }) {
   const queryClient = getQueryClient();
-  const [trpcClient] = useState(() => {
-    const url = `${apiBase}/trpc`;
-    // Subscriptions (job progress) over SSE; uploads (FormData) unbatched; everything else batched.
-    return api.createClient({
-      links: [
-        splitLink({
-          condition: (op) => op.type === "subscription",
-          true: httpSubscriptionLink({ url }),
-          false: splitLink({
-            condition: (op) => isNonJsonSerializable(op.input),
-            true: httpLink({ url }),
-            false: httpBatchLink({ url }),
-          }),
-        }),
-      ],
-    });
-  });
+  const [trpcClient] = useState(() => api.createClient({ links: apiLinks({ url: `${apiBase}/trpc` }) }));
   return (
     <api.Provider client={trpcClient} queryClient={queryClient}>
       <QueryClientProvider client={queryClient}>{children}</QueryClientProvider>

@@ -240,10 +240,10 @@ export class JobService implements TtsService {
       );
     }
     const queued = this.stats().queued;
-    const busy = engine.stats().workers;
+    const workers = engine.stats().workers;
     if (queued >= queueSize) {
       metrics.outcome("rejected");
-      const retryAfter = Math.max(1, Math.ceil((this.averageJobMs * (queued + 1)) / busy / 1000));
+      const retryAfter = Math.max(1, Math.ceil((this.averageJobMs * (queued + 1)) / workers / 1000));
       throw new ServiceError(
         "TOO_MANY_REQUESTS",
         `The queue is full (${queueSize} waiting); retry in ${retryAfter} s.`,

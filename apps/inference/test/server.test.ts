@@ -173,6 +173,12 @@ describe("the seed's jobs through the new API", () => {
     const mp3Bytes = new Uint8Array(await mp3.arrayBuffer());
     expect(mp3Bytes[0]).toBe(0xff);
 
+    // speed stretches time, not pitch: twice as fast is half as long.
+    const fast = await speech({ model: "tts-1", input: "Hello.", response_format: "wav", seed: 1, speed: 2 });
+    expect(fast.status).toBe(200);
+    const fastSamples = decodeWav(new Uint8Array(await fast.arrayBuffer())).samples.length;
+    expect(fastSamples).toBe(Math.round(decodeWav(wavBytes).samples.length / 2));
+
     const sse = await speech({
       model: "tts-1",
       input: "Hello.",
@@ -210,7 +216,7 @@ describe("bad input: a clear 4xx, and the server keeps serving", () => {
       [{ model: "tts-1", input: "" }, /input: input must not be empty/],
       [{ model: "tts-1", input: "x".repeat(301) }, /limit is 300/],
       [{ model: "tts-1", input: "hi", response_format: "opus" }, /response_format must be wav, pcm or mp3/],
-      [{ model: "tts-1", input: "hi", speed: 2 }, /speed other than 1.0/],
+      [{ model: "tts-1", input: "hi", speed: 8 }, /speed must be between 0.25 and 4/],
       [{ model: "tts-1", input: 42 }, /input: Invalid input: expected string/],
       ['{"model": "tts-1", "input": ', /not valid JSON/],
     ] as const) {

@@ -35,10 +35,9 @@ const speechRequest = generationSettingsSchema.extend({
     .transform((format) => format as "wav" | "pcm" | "mp3"),
   speed: z
     .number()
-    .min(0.25)
-    .max(4)
-    .default(1)
-    .refine((speed) => speed === 1, "speed other than 1.0 is not supported by Chatterbox yet"),
+    .min(0.25, "speed must be between 0.25 and 4")
+    .max(4, "speed must be between 0.25 and 4")
+    .default(1),
   stream_format: z.enum(["audio", "sse"]).default("audio"),
   instructions: z.string().optional(),
 });
@@ -91,7 +90,6 @@ export async function handleSpeech(
     input,
     voice: _v,
     response_format: format,
-    speed: _s,
     stream_format,
     instructions: _i,
     ...settings

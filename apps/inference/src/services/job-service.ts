@@ -1,4 +1,4 @@
-import { encodeMp3, encodePcm16, encodeWav, STREAM_CONTENT_TYPES } from "@tts/audio";
+import { encodeMp3, encodePcm16, encodeWav, STREAM_CONTENT_TYPES, timeStretch } from "@tts/audio";
 import {
   ServiceError,
   type AudioFormat,
@@ -291,7 +291,7 @@ export class JobService implements TtsService {
       const voice = job.voiceId
         ? { samples: await this.options.voices.samples(job.voiceId), key: `voice:${job.voiceId}` }
         : undefined;
-      const { text: _text, voiceId: _voiceId, format: _format, ...settings } = input;
+      const { text: _text, voiceId: _voiceId, format: _format, speed: _speed, ...settings } = input;
       const result = await engine.synthesize(
         { text: job.text, voice, ...settings },
         {
@@ -310,7 +310,7 @@ export class JobService implements TtsService {
           },
         },
       );
-      return await this.complete(state, result, startedAt, engine.info.variant);
+      return await this.complete(state, result, startedAt, engine.info.variant, input.speed);
     } catch (error) {
       throw this.fail(state, controller.signal.aborted ? controller.signal.reason : error);
     } finally {
@@ -325,10 +325,12 @@ export class JobService implements TtsService {
     result: EngineResult,
     startedAt: number,
     variant: string,
+    speed: number,
   ): Promise<RunResult> {
     const { job } = state;
-    const bytes = encode(job.format, result.waveform);
-    const audioSeconds = result.waveform.length / result.sampleRate;
+    const waveform = speed === 1 ? result.waveform : timeStretch(result.waveform, result.sampleRate, speed);
+    const bytes = encode(job.format, waveform);
+    const audioSeconds = waveform.length / result.sampleRate;
     const stored = await this.options.audio.put(job.id, bytes, {
       text: job.text,
       voiceId: job.voiceId,

@@ -6,6 +6,8 @@ export const synthesizeInput = generationSettingsSchema.extend({
   text: z.string().trim().min(1, "text must not be empty"),
   voiceId: idSchema.nullish(),
   format: audioFormatSchema.default("wav"),
+  /** Playback speed without a pitch change (time-stretched after synthesis). */
+  speed: z.number().min(0.25, "speed must be at least 0.25").max(4, "speed must be at most 4").default(1),
 });
 export type SynthesizeInput = z.infer<typeof synthesizeInput>;
 

@@ -7,6 +7,7 @@ import { decodeWav, encodeWav } from "@tts/audio";
 import { describe, expect, it } from "vitest";
 
 import { syntheticVoice } from "../src/engine/synthetic-voice";
+import { createLogger } from "../src/logger";
 import { startTestNode } from "./support/node";
 import { tinyBundle } from "./support/tiny";
 
@@ -82,8 +83,12 @@ describe("scheduling", () => {
     }
   });
 
-  it("fails a job that runs past its timeout with a clear reason", async () => {
-    const t = await startTestNode({ jobTimeoutSeconds: 1 }, { variant: "turbo", stopAfter: null });
+  it("fails a job that runs past its timeout with a clear reason, logged under the request's id", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger("info", {
+      write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>),
+    });
+    const t = await startTestNode({ jobTimeoutSeconds: 1 }, { variant: "turbo", stopAfter: null }, logger);
     try {
       const res = await fetch(`${t.url}/v1/audio/speech`, {
         method: "POST",
@@ -91,6 +96,13 @@ describe("scheduling", () => {
         body: JSON.stringify({ model: "tts-1", input: LONG.text, maxTokens: 4000 }),
       });
       expect(res.status).toBe(504);
+      const requestId = res.headers.get("x-request-id");
+      await expect
+        .poll(() => lines.filter((line) => line.requestId === requestId).map((line) => line.msg))
+        .toEqual(["synthesis did not complete", "request"]);
+      expect(lines.find((line) => line.msg === "synthesis did not complete")).toMatchObject({
+        code: "TIMEOUT",
+      });
       expect(await res.json()).toMatchObject({
         error: { code: "TIMEOUT", message: "The synthesis took longer than 1 s." },
       });

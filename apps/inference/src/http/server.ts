@@ -1,3 +1,4 @@
+import { AsyncResource } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -5,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { appRouter, ServiceError, type ApiContext } from "@tts/api";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 
-import type { Logger } from "../logger";
+import { requestContext, type Logger } from "../logger";
 import type { JobService } from "../services/job-service";
 import type { VoiceLibrary } from "../services/voice-service";
 import type { AudioMeta, Collection } from "../storage/storage";
@@ -49,13 +50,9 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
           .find(Boolean);
         return retry ? { headers: { "Retry-After": String(retry) } } : {};
       },
-      onError: ({ error, path, req }) => {
-        if (error.code === "INTERNAL_SERVER_ERROR") {
-          logger.error(
-            { requestId: req.headers["x-request-id"], path, err: error.cause ?? error },
-            "procedure failed",
-          );
-        }
+      onError: ({ error, path }) => {
+        if (error.code === "INTERNAL_SERVER_ERROR")
+          logger.error({ path, err: error.cause ?? error }, "procedure failed");
       },
     });
   // Uploads get their own (larger) limit, enforced while the body streams in.
@@ -131,34 +128,38 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
     },
   ];
 
-  return createServer((req, res) => {
-    const requestId = randomUUID();
+  return createServer((req, res) => requestContext.run({ requestId: randomUUID() }, () => handle(req, res)));
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const { requestId } = requestContext.getStore()!;
     const started = performance.now();
     const pathname = new URL(req.url ?? "/", "http://localhost").pathname;
     const route = pathname.startsWith("/trpc/") ? undefined : routes.find((r) => r.pattern.test(pathname));
     // Route templates, never raw paths, as labels: metric cardinality stays bounded whatever clients send.
     const routeName = pathname.startsWith("/trpc/") ? "/trpc" : (route?.name ?? "unmatched");
-    const log = logger.child({ requestId });
-    req.headers["x-request-id"] = requestId;
     res.setHeader("X-Request-Id", requestId);
-    res.on("finish", () => {
-      metrics.request(routeName, req.method ?? "?", res.statusCode);
-      const quiet = routeName === "/metrics" || routeName === "/healthz" || routeName === "/readyz";
-      log[quiet ? "debug" : "info"](
-        {
-          method: req.method,
-          path: pathname,
-          status: res.statusCode,
-          ms: Math.round(performance.now() - started),
-        },
-        "request",
-      );
-    });
+    // Bound so the line is written in this request's context (and so carries its requestId).
+    res.on(
+      "finish",
+      AsyncResource.bind(() => {
+        metrics.request(routeName, req.method ?? "?", res.statusCode);
+        const quiet = routeName === "/metrics" || routeName === "/healthz" || routeName === "/readyz";
+        logger[quiet ? "debug" : "info"](
+          {
+            method: req.method,
+            path: pathname,
+            status: res.statusCode,
+            ms: Math.round(performance.now() - started),
+          },
+          "request",
+        );
+      }),
+    );
     if (applyCors(req, res, corsOrigins)) return;
 
     const fail = (error: unknown) => {
       if (error instanceof ServiceError) return sendError(res, error);
-      log.error({ err: error }, "request failed");
+      logger.error({ err: error }, "request failed");
       sendError(res, new ServiceError("INTERNAL_SERVER_ERROR", `Internal error (request ${requestId}).`));
     };
     try {
@@ -182,7 +183,7 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
     } catch (error) {
       fail(error);
     }
-  });
+  }
 }
 
 /** Listens and resolves with the bound port (0 picks an ephemeral one). */

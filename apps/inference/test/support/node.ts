@@ -7,7 +7,7 @@ import type { AppRouter } from "@tts/api";
 import { apiLinks } from "@tts/api/client";
 import { EventSource } from "eventsource";
 
-import { createLogger } from "../../src/logger";
+import { createLogger, type Logger } from "../../src/logger";
 import { createInferenceNode, type InferenceNode, type NodeSettings } from "../../src/node";
 import type { TinyBundleOptions } from "../../src/tiny/make-tiny";
 import { tinyBundle } from "./tiny";
@@ -30,6 +30,7 @@ export function typedClient(url: string, apiKey?: string) {
 export async function startTestNode(
   overrides: Partial<NodeSettings> = {},
   bundleOptions: TinyBundleOptions = { variant: "turbo", stopAfter: 12 },
+  logger: Logger = createLogger("silent"),
 ): Promise<TestNode> {
   const bundle = await tinyBundle(bundleOptions);
   const settings: NodeSettings = {
@@ -55,7 +56,7 @@ export async function startTestNode(
     maxJsonBytes: 64_000,
     ...overrides,
   };
-  const node = await createInferenceNode(settings, createLogger("silent"));
+  const node = await createInferenceNode(settings, logger);
   const port = await node.listen(0, "127.0.0.1");
   await node.ready;
   const url = `http://127.0.0.1:${port}`;

@@ -7,14 +7,8 @@ import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
 
 import { BundleError } from "../src/engine/bundle";
-import {
-  SAMPLES_PER_TOKEN,
-  SPEECH_CODES,
-  START_SPEECH,
-  TURBO_SILENCE_TOKEN,
-  type Variant,
-} from "../src/engine/contract";
-import { ChatterboxModel, type GenerationOptions } from "../src/engine/model";
+import { SAMPLES_PER_TOKEN, SPEECH_CODES, TURBO_SILENCE_TOKEN, type Variant } from "../src/engine/contract";
+import { ChatterboxModel, englishPrefillPositions, type GenerationOptions } from "../src/engine/model";
 import { resolveGeneration } from "../src/engine/requests";
 import { DeviceError } from "../src/engine/sessions";
 import { tinyBundle } from "./support/tiny";
@@ -69,9 +63,7 @@ describe.each(["turbo", "english"] as const)("%s tiny-random bundle", (variant) 
       const embedText = await model.embed(
         ids,
         1,
-        english
-          ? { positions: ids.map((id, i) => (id >= START_SPEECH ? 0 : i - 1)), exaggeration: 0.5 }
-          : undefined,
+        english ? { positions: englishPrefillPositions(ids), exaggeration: 0.5 } : undefined,
       );
       const sequence = [conditioning.audioFeatures, embedText];
       let { logits, cache } = await model.languageModel(concatSequence(sequence), 0, model.emptyCache(1));

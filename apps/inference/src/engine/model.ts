@@ -8,6 +8,7 @@ import * as ort from "onnxruntime-node";
 import { voiceKey } from "./voice-key";
 import { detectVariant, kvLayout, stageFiles, type KvLayout } from "./bundle";
 import {
+  ENGLISH_STOP_TEXT,
   SAMPLE_RATE,
   SPEECH_CODES,
   START_SPEECH,
@@ -100,6 +101,11 @@ function int64(values: readonly number[], dims: readonly number[]): ort.Tensor {
   );
 }
 
+/** English embed_tokens positions for the prefill template: speech-range ids (emotion, START) sit at 0. */
+export function englishPrefillPositions(ids: readonly number[]): number[] {
+  return ids.map((id, i) => (id >= START_SPEECH ? 0 : i - 1));
+}
+
 function halfToFloat(bits: number): number {
   const exponent = (bits >> 10) & 0x1f;
   const fraction = bits & 0x3ff;
@@ -124,6 +130,7 @@ export class ChatterboxModel {
   /** speech_encoder runs so far (cache misses). */
   encoderRuns = 0;
   private readonly voices = new Map<string, Conditioning>();
+  private defaultVoiceClip: Promise<VoiceInput> | undefined;
 
   private constructor(
     readonly dir: string,
@@ -155,16 +162,19 @@ export class ChatterboxModel {
     await Promise.all(Object.values(this.sessions).map((session) => session.release()));
   }
 
-  /** The bundle's default voice, prepared like an upload; Turbo repositories ship none. */
-  async defaultVoice(): Promise<VoiceInput> {
-    const file = path.join(this.dir, DEFAULT_VOICE);
-    if (!existsSync(file)) {
-      throw new SynthesisError(
-        `This ${this.variant} bundle has no ${DEFAULT_VOICE}: give a reference voice clip.`,
-      );
-    }
-    const clip = prepareReferenceClip(await readFile(file), { minSeconds: 1 });
-    return { samples: clip.samples, key: `default:${this.dir}` };
+  /** The bundle's default voice, prepared like an upload (once); Turbo repositories ship none. */
+  defaultVoice(): Promise<VoiceInput> {
+    this.defaultVoiceClip ??= (async () => {
+      const file = path.join(this.dir, DEFAULT_VOICE);
+      if (!existsSync(file)) {
+        throw new SynthesisError(
+          `This ${this.variant} bundle has no ${DEFAULT_VOICE}: give a reference voice clip.`,
+        );
+      }
+      const clip = prepareReferenceClip(await readFile(file), { minSeconds: 1 });
+      return { samples: clip.samples, key: `default:${this.dir}` };
+    })();
+    return this.defaultVoiceClip;
   }
 
   async conditioning(voice: VoiceInput): Promise<{ conditioning: Conditioning; cached: boolean }> {
@@ -276,12 +286,16 @@ export class ChatterboxModel {
       batch,
       english
         ? {
-            positions: ids.map((id, i) => (id >= START_SPEECH ? 0 : i - 1)),
+            positions: englishPrefillPositions(ids),
             exaggeration: options.exaggeration,
           }
         : undefined,
     );
-    const prefill = this.prefillEmbeds(conditioning.audioFeatures, textEmbeds, guided ? ids.indexOf(0) : -1);
+    const prefill = this.prefillEmbeds(
+      conditioning.audioFeatures,
+      textEmbeds,
+      guided ? ids.indexOf(ENGLISH_STOP_TEXT) : -1,
+    );
     let { logits, cache } = await this.languageModel(prefill, 0, this.emptyCache(batch));
     let pastLength = prefill.dims[1]!;
     timings.prefillMs = performance.now() - mark;

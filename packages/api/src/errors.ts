@@ -23,3 +23,6 @@ export class ServiceError extends Error {
     super(message);
   }
 }
+
+/** What a caller without a valid key is told, by tRPC and by the plain HTTP routes alike. */
+export const API_KEY_REQUIRED = "A valid API key is required: send `Authorization: Bearer <key>`.";

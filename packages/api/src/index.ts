@@ -4,7 +4,7 @@ import type { AppRouter } from "./root";
 
 export { appRouter, createCaller, type AppRouter } from "./root";
 export type { ApiContext, ModelStatus, RuntimeBackend, TtsService, VoiceService } from "./context";
-export { ServiceError, type ServiceErrorCode } from "./errors";
+export { API_KEY_REQUIRED, ServiceError, type ServiceErrorCode } from "./errors";
 export * from "./schemas/common";
 export * from "./schemas/tts";
 export * from "./schemas/voices";

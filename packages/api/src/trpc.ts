@@ -2,7 +2,7 @@ import { initTRPC, TRPCError } from "@trpc/server";
 import { z, ZodError } from "zod";
 
 import type { ApiContext } from "./context";
-import { ServiceError } from "./errors";
+import { API_KEY_REQUIRED, ServiceError } from "./errors";
 
 const t = initTRPC.context<ApiContext>().create({
   // Never send stack traces, whatever NODE_ENV says.
@@ -41,7 +41,7 @@ export const protectedProcedure = publicProcedure.use(({ ctx, next }) => {
   if (!ctx.authorized) {
     throw new TRPCError({
       code: "UNAUTHORIZED",
-      message: "A valid API key is required: send `Authorization: Bearer <key>`.",
+      message: API_KEY_REQUIRED,
     });
   }
   return next();

@@ -45,7 +45,6 @@ interface Job {
   reject: (error: Error) => void;
   onToken?: (generated: number) => void;
   onStart?: () => void;
-  signal?: AbortSignal;
 }
 
 interface Slot {
@@ -67,7 +66,7 @@ export class Engine {
   private readonly queue: Job[] = [];
   private nextId = 1;
   private closed = false;
-  private encoderRunsByWorker = new Map<Worker, number>();
+  private readonly encoderRunsByWorker = new Map<Worker, number>();
   /** Replacement workers still loading: close() waits for them so no thread outlives the engine. */
   private readonly spawning = new Set<Promise<void>>();
   workersStarted = 0;
@@ -117,7 +116,6 @@ export class Engine {
         reject,
         onToken: hooks.onToken,
         onStart: hooks.onStart,
-        signal: hooks.signal,
       };
       if (hooks.signal?.aborted)
         return reject(new EngineError("Synthesis cancelled before it started.", "cancelled"));

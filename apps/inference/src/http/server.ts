@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
-import { appRouter, ServiceError, type ApiContext } from "@tts/api";
+import { API_KEY_REQUIRED, appRouter, ServiceError, type ApiContext } from "@tts/api";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 
 import { requestContext, type Logger } from "../logger";
@@ -64,10 +64,7 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
     (req, res) => {
       if (authorize(req)) return handler(req, res);
       res.setHeader("WWW-Authenticate", "Bearer");
-      sendError(
-        res,
-        new ServiceError("UNAUTHORIZED", "A valid API key is required: send `Authorization: Bearer <key>`."),
-      );
+      sendError(res, new ServiceError("UNAUTHORIZED", API_KEY_REQUIRED));
     };
 
   const routes: { pattern: RegExp; name: string; methods: Record<string, Handler> }[] = [

@@ -1,6 +1,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 
-import { generationSettingsSchema, ServiceError, type Voice } from "@tts/api";
+import {
+  audioFormatSchema,
+  generationSettingsSchema,
+  ServiceError,
+  synthesizeInput,
+  type Voice,
+} from "@tts/api";
 import { z } from "zod";
 
 import type { JobService } from "../services/job-service";
@@ -29,15 +35,9 @@ const speechRequest = generationSettingsSchema.extend({
   input: z.string().trim().min(1, "input must not be empty"),
   voice: z.string().min(1).default("default"),
   response_format: z
-    .string()
-    .default("mp3")
-    .refine((format) => ["wav", "pcm", "mp3"].includes(format), "response_format must be wav, pcm or mp3")
-    .transform((format) => format as "wav" | "pcm" | "mp3"),
-  speed: z
-    .number()
-    .min(0.25, "speed must be between 0.25 and 4")
-    .max(4, "speed must be between 0.25 and 4")
-    .default(1),
+    .enum(audioFormatSchema.options, { message: "response_format must be wav, pcm or mp3" })
+    .default("mp3"),
+  speed: synthesizeInput.shape.speed,
   stream_format: z.enum(["audio", "sse"]).default("audio"),
   instructions: z.string().optional(),
 });

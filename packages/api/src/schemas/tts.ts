@@ -7,7 +7,11 @@ export const synthesizeInput = generationSettingsSchema.extend({
   voiceId: idSchema.nullish(),
   format: audioFormatSchema.default("wav"),
   /** Playback speed without a pitch change (time-stretched after synthesis). */
-  speed: z.number().min(0.25, "speed must be at least 0.25").max(4, "speed must be at most 4").default(1),
+  speed: z
+    .number()
+    .min(0.25, "speed must be between 0.25 and 4")
+    .max(4, "speed must be between 0.25 and 4")
+    .default(1),
 });
 export type SynthesizeInput = z.infer<typeof synthesizeInput>;
 

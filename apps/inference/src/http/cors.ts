@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 
+import { sendJson } from "./respond";
+
 /**
  * CORS allowlist: the browser calls this node directly in production (see DESIGN.md data flow), so only
  * configured origins may read responses. Returns true when the request was a preflight and is fully answered.
@@ -16,17 +18,18 @@ export function applyCors(
     res.setHeader("Vary", "Origin");
     res.setHeader(
       "Access-Control-Expose-Headers",
-      "Content-Length, Content-Range, Retry-After, X-Request-Id",
+      "Content-Length, Content-Range, Retry-After, X-Request-Id, X-Audio-Id",
     );
   }
   if (req.method !== "OPTIONS" || req.headers["access-control-request-method"] === undefined) return false;
   if (!allowed) {
-    res.writeHead(403, { "Content-Type": "application/json" });
-    res.end(
-      JSON.stringify({
-        error: { code: "CORS_ORIGIN_NOT_ALLOWED", message: `Origin ${origin ?? "(none)"} is not allowed` },
-      }),
-    );
+    sendJson(res, 403, {
+      error: {
+        code: "CORS_ORIGIN_NOT_ALLOWED",
+        message: `Origin ${origin ?? "(none)"} is not allowed`,
+        type: "cors_origin_not_allowed",
+      },
+    });
     return true;
   }
   res.writeHead(204, {

@@ -1,7 +1,8 @@
 // Bundles the server into dist/: workspace packages (TypeScript source) are inlined, npm dependencies stay
 // external so native modules such as onnxruntime-node load from node_modules.
-import { build } from "esbuild";
 import { readFileSync } from "node:fs";
+
+import { build } from "esbuild";
 
 const { dependencies } = JSON.parse(readFileSync(new URL("./package.json", import.meta.url), "utf8"));
 const external = Object.keys(dependencies).filter((name) => !name.startsWith("@tts/"));

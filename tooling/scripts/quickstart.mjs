@@ -1,35 +1,156 @@
 #!/usr/bin/env node
+// @ts-check
 // The two README Quickstart commands (`npm start`, `npm test`) land here. They must work on a machine that has
-// only Node 20+ and npm, so this file uses nothing but Node built-ins. pnpm is pinned in package.json
-// ("packageManager") and installed into .cache/pnpm with npm: corepack refuses registry mirrors that serve
-// packages without signatures, and npm reaches the same registry the install needs anyway.
+// only Node 18+ and npm, so this file (and node-runtime.mjs beside it) uses nothing but Node built-ins.
+//
+// The project itself runs on the Node.js pinned in package.json ("quickstart": { "node": "X.Y.Z" }). A system
+// Node of that major or newer is used as is; an older one only launches this script, which installs the pinned
+// version from the npm registry into .cache/node (the node-<platform>-<arch> packages) and puts its bin folder
+// first on PATH for everything it starts: pnpm runs scripts with the `node` it finds on PATH, and so do turbo,
+// the package bin shims, vitest (whose children use process.execPath), Next.js and the servers.
+// Why not the standard "devEngines.runtime" field: npm (11 here) refuses to run any script, `npm start` and
+// `npm test` included, when the running Node does not match it (EBADDEVENGINES), and pnpm 12 acts on it too
+// (with onFail "download" it fetches Node from nodejs.org, unreachable where only the npm registry is).
+// Nothing else reads "quickstart". "engines.node" states the supported range (>= the pinned major).
+//
+// pnpm is pinned in package.json ("packageManager") and installed into .cache/pnpm with npm: corepack refuses
+// registry mirrors that serve packages without signatures, and npm reaches the same registry the install needs
+// anyway.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
+import {
+  isNewEnough,
+  nodeBinaryPath,
+  nodePackageName,
+  parseVersion,
+  pinnedNodeVersion,
+} from "./node-runtime.mjs";
+
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const pnpmVersion = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).packageManager.split(
-  "@",
-)[1];
+const manifest = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
+const pnpmVersion = manifest.packageManager.split("@")[1];
 const pnpmHome = path.join(root, ".cache", "pnpm");
+const nodeHome = path.join(root, ".cache", "node");
+// Windows spells it "Path"; a second "PATH" key in a child's environment would be ambiguous.
+const pathKey = Object.keys(process.env).find((key) => key.toUpperCase() === "PATH") ?? "PATH";
+/** @type {NodeJS.ProcessEnv} */
 const env = {
   ...process.env,
-  PATH: `${path.join(pnpmHome, "node_modules", ".bin")}${path.delimiter}${process.env.PATH}`,
   NEXT_TELEMETRY_DISABLED: "1",
   TURBO_TELEMETRY_DISABLED: "1",
 };
+/**
+ * Puts these folders first on the PATH of every child.
+ * @param {...string} dirs
+ */
+function prependPath(...dirs) {
+  env[pathKey] = [...dirs, process.env[pathKey]].filter(Boolean).join(path.delimiter);
+}
+prependPath(path.join(pnpmHome, "node_modules", ".bin"));
 
+/** @param {string} title */
 function step(title) {
   console.log(`\n\x1b[1m==> ${title}\x1b[0m`);
 }
 
+/**
+ * @param {string} cmd
+ * @param {string[]} args
+ * @param {import("node:child_process").SpawnSyncOptions} [options]
+ */
 function run(cmd, args, options = {}) {
   const result = spawnSync(cmd, args, { cwd: root, env, stdio: "inherit", ...options });
   if (result.status !== 0) {
     const reason = result.error ? result.error.message : `exit code ${result.status ?? result.signal}`;
     throw new Error(`\`${cmd} ${args.join(" ")}\` failed (${reason})`);
   }
+}
+
+/**
+ * `<binary> --version`, or undefined when it does not run.
+ * @param {string} binary
+ * @param {import("node:child_process").SpawnSyncOptions} [options]
+ * @returns {string | undefined}
+ */
+function versionOf(binary, options = {}) {
+  const result = spawnSync(binary, ["--version"], { encoding: "utf8", ...options });
+  return result.status === 0 ? String(result.stdout).trim() : undefined;
+}
+
+/**
+ * Installs the pinned Node.js into .cache/node (unless it is there already) and returns its binary.
+ * @param {string} version
+ * @param {number | undefined} requiredMajor
+ */
+function fetchNode(version, requiredMajor) {
+  const yourself = `or install Node.js ${requiredMajor}+ yourself (.node-version names it for version managers)`;
+  const pkg = nodePackageName(process.platform, process.arch);
+  if (!pkg) {
+    throw new Error(
+      `Node.js ${requiredMajor}+ is needed (this one is ${process.version}) and the npm registry has no Node.js ` +
+        `package for ${process.platform}-${process.arch}: ${yourself}`,
+    );
+  }
+  const binary = nodeBinaryPath(path.join(nodeHome, "node_modules", pkg), process.platform);
+  if (versionOf(binary) === `v${version}`) return { binary, source: `${pkg}@${version}, fetched earlier` };
+  step(`Installing Node.js ${version} (${pkg} from the npm registry) into .cache/node`);
+  try {
+    run("npm", [
+      "install",
+      "--prefix",
+      nodeHome,
+      "--no-save",
+      "--no-audit",
+      "--no-fund",
+      "--loglevel=error",
+      `${pkg}@${version}`,
+    ]);
+  } catch (error) {
+    throw new Error(
+      `${/** @type {Error} */ (error).message}. Check that the registry has it (\`npm view ${pkg} versions\`), ${yourself}`,
+    );
+  }
+  const seen = versionOf(binary);
+  if (seen !== `v${version}`) {
+    throw new Error(
+      `the Node.js installed into .cache/node does not run here (\`${binary} --version\`: ` +
+        `${seen ?? "failed"}, expected v${version}); ${yourself}`,
+    );
+  }
+  return { binary, source: `${pkg}@${version}, fetched now` };
+}
+
+/**
+ * Picks the Node.js that runs everything (the system one if new enough, else the pinned one in .cache/node),
+ * puts it first on PATH for every child and says which one it is and why.
+ */
+function ensureNode() {
+  const version = pinnedNodeVersion(manifest);
+  const requiredMajor = parseVersion(version)?.major;
+  let binary = process.execPath;
+  let why =
+    `the system Node.js (${binary}), used as is: new enough for the required ${requiredMajor} ` +
+    `(${version} is pinned)`;
+  if (!isNewEnough(process.version, version)) {
+    const fetched = fetchNode(version, requiredMajor);
+    binary = fetched.binary;
+    why =
+      `${path.relative(root, binary)} (${fetched.source} from the npm registry): the system Node.js ` +
+      `${process.version} is older than the required ${requiredMajor}`;
+  }
+  prependPath(path.join(pnpmHome, "node_modules", ".bin"), path.dirname(binary));
+  // `npm start` / `npm test` export the Node that ran npm (the system one) under these names.
+  for (const key of ["NODE", "npm_node_execpath"]) if (env[key]) env[key] = binary;
+  // Children find node on PATH: make sure they get this one.
+  const expected = versionOf(binary);
+  const onPath = versionOf("node", { env });
+  if (!expected || onPath !== expected) {
+    throw new Error(`\`node\` on PATH is ${onPath ?? "not runnable"}, expected ${expected} (${binary})`);
+  }
+  step(`Running on Node.js ${expected}: ${why}`);
 }
 
 function installedPnpmVersion() {
@@ -111,6 +232,7 @@ function workspaceDirs() {
 }
 
 function test() {
+  ensureNode();
   ensurePnpm();
   installDependencies();
   ensureTestTools();
@@ -135,6 +257,7 @@ function test() {
 }
 
 function start() {
+  ensureNode();
   ensurePnpm();
   installDependencies();
   step("Building (turbo)");
@@ -155,13 +278,14 @@ function start() {
     });
     return child;
   });
+  /** @param {number} code */
   function shutdown(code) {
     if (!stopping) {
       stopping = true;
       process.exitCode = code;
     }
     for (const child of children) {
-      if (child.exitCode === null && child.signalCode === null) {
+      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
         try {
           process.kill(-child.pid, "SIGTERM");
         } catch {
@@ -174,8 +298,9 @@ function start() {
   process.on("SIGTERM", () => shutdown(0));
 }
 
+/** @type {Record<string, () => void>} */
 const commands = { start, test };
-const command = commands[process.argv[2]];
+const command = commands[process.argv[2] ?? ""];
 if (!command) {
   console.error(`usage: quickstart.mjs ${Object.keys(commands).join("|")}`);
   process.exit(2);
@@ -183,6 +308,8 @@ if (!command) {
 try {
   command();
 } catch (error) {
-  console.error(`\n\x1b[31mquickstart ${process.argv[2]} failed:\x1b[0m ${error.message}`);
+  console.error(
+    `\n\x1b[31mquickstart ${process.argv[2]} failed:\x1b[0m ${/** @type {Error} */ (error).message}`,
+  );
   process.exit(1);
 }

@@ -3,25 +3,26 @@
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 
-import { AudioError, encodeWav, prepareReferenceClip } from "@tts/audio";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { z, ZodError } from "zod";
 
+import { DEVICES, DTYPES, generationSettingsSchema, VARIANTS, type Variant } from "@tts/api";
+import { AudioError, encodeWav, prepareReferenceClip, timeStretch } from "@tts/audio";
+
+import packageJson from "../package.json" with { type: "json" };
 import { BundleError } from "./engine/bundle";
 import { ChatterboxModel } from "./engine/model";
-import { generationSettingsSchema } from "@tts/api";
-import { resolveGeneration } from "./engine/requests";
-import { randomSeed } from "./engine/rng";
+import { resolveSettings } from "./engine/resolve-settings";
 import { DeviceError } from "./engine/sessions";
 import { EnvError, loadEnv } from "./env";
-import { ensureModel, modelSettingsFromEnv, type ModelSettings } from "./model-settings";
-import { ModelDownloadError, downloadModel, verifyModel } from "./models/download";
-import { createProgressReporter } from "./models/progress";
-import { DTYPES, VARIANTS } from "./engine/contract";
+import { ensureModel, loadOptions, modelSettingsFromEnv, type ModelSettings } from "./model-settings";
+import { downloadModel } from "./models/download";
+import { ModelDownloadError } from "./models/download-errors";
+import { createProgressReporter } from "./models/progress-reporter";
 import { modelDir, resolveModel } from "./models/registry";
+import { verifyModel } from "./models/verify";
 import { serve } from "./serve";
 import { makeTinyBundle } from "./tiny/make-tiny";
-import packageJson from "../package.json" with { type: "json" };
 
 /** Errors whose message is the whole story for the user: printed without a stack trace. */
 const EXPECTED_ERRORS = [AudioError, BundleError, DeviceError, EnvError, ModelDownloadError, RangeError];
@@ -53,7 +54,7 @@ const modelOptions = (command: Command) =>
     .addOption(new Option("--model <variant>", "model variant").choices(VARIANTS))
     .addOption(new Option("--dtype <dtype>", "weights precision").choices(DTYPES))
     .option("--model-dir <dir>", "load this bundle folder as is (no download)")
-    .addOption(new Option("--device <device>", "execution provider").choices(["auto", "cpu", "cuda"]))
+    .addOption(new Option("--device <device>", "execution provider").choices(DEVICES))
     .option("--threads <n>", "ONNX Runtime threads", number("--threads", { integer: true, min: 1 }))
     .option("--cache-dir <dir>", "model cache folder")
     .option("--endpoint <url>", "Hugging Face endpoint (mirror)");
@@ -100,23 +101,14 @@ modelOptions(
     .option("--min-p <x>", "min-p (0 = off)", number("--min-p"))
     .option("--repetition-penalty <x>", "repetition penalty (1 = off)", number("--repetition-penalty"))
     .option("--exaggeration <x>", "emotion exaggeration (English)", number("--exaggeration"))
-    .option("--cfg-weight <x>", "classifier-free guidance weight (English)", number("--cfg-weight")),
+    .option("--cfg-weight <x>", "classifier-free guidance weight (English)", number("--cfg-weight"))
+    .option("--speed <x>", "playback speed, pitch kept (0.25-4)", number("--speed")),
 ).action(async (flags: ModelFlags & Record<string, unknown>) => {
   if (flags.greedy && flags.seed !== undefined)
     throw new InvalidArgumentError("Use either --greedy or --seed, not both.");
   const settings = settingsFrom(flags);
-  const generation = generationSettingsSchema.parse({
-    seed: flags.seed,
-    greedy: flags.greedy,
-    maxTokens: flags.maxTokens,
-    temperature: flags.temperature,
-    topK: flags.topK,
-    topP: flags.topP,
-    minP: flags.minP,
-    repetitionPenalty: flags.repetitionPenalty,
-    exaggeration: flags.exaggeration,
-    cfgWeight: flags.cfgWeight,
-  });
+  // Flag names are the schema's keys (commander camel-cases them), so the schema picks the settings out.
+  const requested = generationSettingsSchema.parse(flags);
   const voice =
     typeof flags.voice === "string"
       ? { samples: prepareReferenceClip(await readFile(flags.voice)).samples }
@@ -126,26 +118,20 @@ modelOptions(
     reporter.stop(),
   );
   const model = await ChatterboxModel.load(dir, {
-    dtype: settings.dtype,
-    device: settings.device,
-    threads: settings.threads,
-    variant: flags.modelDir ? undefined : settings.variant,
+    ...loadOptions(settings),
     log: (line) => console.error(line),
   });
-  const seed = generation.seed ?? randomSeed();
-  const result = await model.synthesize(
-    String(flags.text),
-    voice,
-    resolveGeneration(model.variant, generation, seed),
-  );
-  await writeFile(String(flags.out), encodeWav(result.waveform, result.sampleRate));
+  const { generation, speed } = resolveSettings(model.variant, requested);
+  const result = await model.synthesize(String(flags.text), voice, generation);
+  const waveform = speed === 1 ? result.waveform : timeStretch(result.waveform, result.sampleRate, speed);
+  await writeFile(String(flags.out), encodeWav(waveform, result.sampleRate));
   if (typeof flags.tokensOut === "string") await writeFile(flags.tokensOut, JSON.stringify(result.tokens));
-  const seconds = result.waveform.length / result.sampleRate;
+  const seconds = waveform.length / result.sampleRate;
   const t = result.timings;
   const meanStep = t.stepMs.length ? t.stepMs.reduce((a, b) => a + b, 0) / t.stepMs.length : 0;
   console.log(
     `${model.variant} on ${model.provider}: ${result.tokens.length} tokens (${result.stopReason}), ${seconds.toFixed(2)} s of audio` +
-      `${generation.greedy ? " (greedy)" : ` (seed ${seed})`} -> ${String(flags.out)}\n` +
+      `${generation.sampling.greedy ? " (greedy)" : ` (seed ${generation.seed})`} -> ${String(flags.out)}\n` +
       `encoder ${t.encoderMs.toFixed(0)} ms, prefill ${t.prefillMs.toFixed(0)} ms, step ${meanStep.toFixed(1)} ms avg, ` +
       `decoder ${t.decoderMs.toFixed(0)} ms, total ${t.totalMs.toFixed(0)} ms, RTF ${seconds > 0 ? (t.totalMs / 1000 / seconds).toFixed(2) : "n/a"}`,
   );
@@ -238,22 +224,23 @@ models
   .option(
     "--stop-after <n>",
     'generated tokens before STOP, or "never"',
-    (v: string) => (v === "never" ? null : number("--stop-after", { integer: true, min: 0 })(v)),
+    // Not null for "never": commander stores a parser's null as "". The action maps "never" to null.
+    (v: string) => (v === "never" ? v : number("--stop-after", { integer: true, min: 0 })(v)),
     24,
   )
   .option("--seed <n>", "weights seed", number("--seed", { integer: true, min: 0 }), 0)
   .action(
     async (flags: {
-      variant: "turbo" | "english";
+      variant: Variant;
       out: string;
       kvDtype: "float32" | "float16";
-      stopAfter: number | null;
+      stopAfter: number | "never";
       seed: number;
     }) => {
       const bundle = await makeTinyBundle(path.resolve(flags.out), {
         variant: flags.variant,
         kvDtype: flags.kvDtype,
-        stopAfter: flags.stopAfter,
+        stopAfter: flags.stopAfter === "never" ? null : flags.stopAfter,
         seed: flags.seed,
       });
       console.log(

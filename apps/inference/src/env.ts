@@ -1,5 +1,7 @@
 import { z } from "zod";
 
+import { deviceSchema, dtypeSchema, variantSchema } from "@tts/api";
+
 /** Inference node configuration. The only module that reads process.env (enforced by lint). */
 const originSchema = z.string().refine((value) => value === "*" || isOrigin(value), {
   message: 'expected an origin like "https://app.example.com" (scheme://host[:port], no path) or "*"',
@@ -32,33 +34,18 @@ const envSchema = z.object({
     )
     .pipe(z.array(originSchema)),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-  TTS_MODEL: z.enum(["turbo", "english"]).default("turbo"),
-  TTS_DTYPE: z.enum(["fp32", "fp16", "q8", "q4", "q4f16"]).default("q4"),
-  TTS_DEVICE: z.enum(["auto", "cpu", "cuda"]).default("auto"),
+  TTS_MODEL: variantSchema.default("turbo"),
+  TTS_DTYPE: dtypeSchema.default("q4"),
+  TTS_DEVICE: deviceSchema.default("auto"),
   /** A bundle folder to load as is (no download), e.g. one made by `tts models make-tiny`. */
   TTS_MODEL_DIR: z.string().min(1).optional(),
   TTS_CACHE_DIR: z.string().min(1).optional(),
   XDG_CACHE_HOME: z.string().optional(),
   HOME: z.string().default("/tmp"),
-  TTS_WORKERS: z.coerce
-    .number({ message: "expected a number" })
-    .int("expected a whole number")
-    .min(1)
-    .max(64)
-    .default(1),
-  /** ORT threads per worker; defaults to OMP_NUM_THREADS (as the seed honoured), else cores / workers. */
-  TTS_THREADS: z.coerce
-    .number({ message: "expected a number" })
-    .int("expected a whole number")
-    .min(1)
-    .max(256)
-    .optional(),
-  OMP_NUM_THREADS: z.coerce
-    .number({ message: "expected a number" })
-    .int("expected a whole number")
-    .min(1)
-    .max(256)
-    .optional(),
+  TTS_WORKERS: count(1, 64).default(1),
+  /** ORT threads per worker; defaults to OMP_NUM_THREADS (the usual OpenMP knob), else cores / workers. */
+  TTS_THREADS: count(1, 256).optional(),
+  OMP_NUM_THREADS: count(1, 256).optional(),
   HF_TOKEN: z.string().min(1).optional(),
   HF_ENDPOINT: z.url({ message: "expected a URL" }).default("https://huggingface.co"),
   /** Voices and stored audio; default under XDG_DATA_HOME or ~/.local/share. */

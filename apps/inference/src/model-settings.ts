@@ -1,12 +1,15 @@
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 
+import type { Device, Dtype, Variant } from "@tts/api";
+
 import { BundleError } from "./engine/bundle";
-import type { Dtype, Variant } from "./engine/contract";
-import type { Device } from "./engine/sessions";
+import type { LoadOptions } from "./engine/model";
 import type { InferenceEnv } from "./env";
-import { downloadModel, verifyModel, type DownloadProgress } from "./models/download";
+import { downloadModel } from "./models/download";
+import type { DownloadProgress } from "./models/download-progress";
 import { defaultCacheDir, modelDir, resolveModel } from "./models/registry";
+import { verifyModel } from "./models/verify";
 
 /** Everything that decides which model runs where: from the environment, overridden by CLI flags. */
 export interface ModelSettings {
@@ -30,13 +33,25 @@ export function modelSettingsFromEnv(env: InferenceEnv): ModelSettings {
     device: env.TTS_DEVICE,
     modelDir: env.TTS_MODEL_DIR,
     cacheDir: env.TTS_CACHE_DIR ?? defaultCacheDir({ xdgCacheHome: env.XDG_CACHE_HOME, homeDir: env.HOME }),
-    // A pool of workers with a few threads each beats one wide worker on CPU (see DESIGN.md).
+    // A pool of workers with a few threads each beats one wide worker on CPU: one decode step stops getting
+    // faster past a few threads, while independent workers add up.
     threads:
       env.TTS_THREADS ?? env.OMP_NUM_THREADS ?? Math.max(1, Math.floor(availableParallelism() / workers)),
     workers,
     hfToken: env.HF_TOKEN,
     endpoint: env.HF_ENDPOINT,
   };
+}
+
+/**
+ * How to load the model, the same for `tts synth` and `tts serve`. A folder given as is (`--model-dir` or
+ * TTS_MODEL_DIR) is taken for whatever variant its graphs are; the cache folder must hold the variant asked for.
+ */
+export function loadOptions(
+  settings: ModelSettings,
+): Pick<LoadOptions, "dtype" | "device" | "threads" | "variant"> {
+  const { dtype, device, threads, modelDir, variant } = settings;
+  return { dtype, device, threads, variant: modelDir ? undefined : variant };
 }
 
 /**

@@ -5,13 +5,14 @@ import type { ModelStatus } from "@tts/api";
 
 import { createApiContext } from "./context";
 import { Engine } from "./engine/engine";
+import { resolveSettings } from "./engine/resolve-settings";
 import { syntheticVoice } from "./engine/synthetic-voice";
 import type { InferenceEnv } from "./env";
 import { createAuthorizer } from "./http/auth";
 import { createMetrics } from "./http/metrics";
 import { createInferenceServer, listen } from "./http/server";
 import type { Logger } from "./logger";
-import { ensureModel, type ModelSettings } from "./model-settings";
+import { ensureModel, loadOptions, type ModelSettings } from "./model-settings";
 import { JobService } from "./services/job-service";
 import { createVoiceService } from "./services/voice-service";
 import { createFsStorage } from "./storage/fs-storage";
@@ -119,25 +120,18 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
       if (event.type !== "progress") logger.info({ download: event }, "model download");
     });
     const started = await Engine.start({
+      ...loadOptions(model),
       modelDir: dir,
-      dtype: model.dtype,
-      device: model.device,
-      threads: model.threads,
       workers: model.workers,
-      variant: model.modelDir ? undefined : model.variant,
       log: (message) => logger.warn(message),
     });
     // One short synthesis per worker so the first real request does not pay for graph initialization.
-    await Promise.all(
-      Array.from({ length: model.workers }, () =>
-        started.synthesize({
-          text: "Warm up.",
-          voice: { samples: syntheticVoice(), key: "warmup" },
-          greedy: true,
-          maxTokens: 2,
-        }),
-      ),
-    );
+    const warmup = {
+      text: "Warm up.",
+      voice: { samples: syntheticVoice(), key: "warmup" },
+      options: resolveSettings(started.info.variant, { greedy: true, maxTokens: 2 }).generation,
+    };
+    await Promise.all(Array.from({ length: model.workers }, () => started.synthesize(warmup)));
     engine = started;
     Object.assign(status, { state: "ready", variant: started.info.variant, provider: started.info.provider });
     logger.info(

@@ -1,7 +1,6 @@
 import { EnvError, loadEnv, type InferenceEnv } from "./env";
 import { createLogger } from "./logger";
-import type { ModelSettings } from "./model-settings";
-import { modelSettingsFromEnv } from "./model-settings";
+import { modelSettingsFromEnv, type ModelSettings } from "./model-settings";
 import { createInferenceNode, nodeSettingsFromEnv } from "./node";
 
 export interface ServeOverrides {

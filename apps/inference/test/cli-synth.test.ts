@@ -2,8 +2,9 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { decodeWav } from "@tts/audio";
 import { describe, expect, it } from "vitest";
+
+import { decodeWav } from "@tts/audio";
 
 import { runCli } from "./support/cli";
 
@@ -64,6 +65,48 @@ describe("tts CLI: make-tiny and synth", () => {
       expect(JSON.parse(readFileSync(tokensOut, "utf8"))).toEqual(tokens);
     },
   );
+
+  it.each([
+    ["never", 50, "max-tokens"],
+    ["7", 7, "stop-token"],
+  ] as const)("make-tiny --stop-after %s: synth gives %i tokens (%s)", async (stopAfter, count, reason) => {
+    const bundle = path.join(work, `stop-after-${stopAfter}`);
+    const made = await runCli([
+      "models",
+      "make-tiny",
+      "--variant",
+      "turbo",
+      "--out",
+      bundle,
+      "--stop-after",
+      stopAfter,
+    ]);
+    expect(made.stderr).toBe("");
+    expect(made.code).toBe(0);
+    const tokensOut = path.join(work, `stop-after-${stopAfter}.json`);
+    const synth = await runCli([
+      "synth",
+      "--text",
+      "How long does this go on?",
+      "--model-dir",
+      bundle,
+      "--dtype",
+      "fp32",
+      "--device",
+      "cpu",
+      "--seed",
+      "3",
+      "--max-tokens",
+      "50",
+      "--out",
+      path.join(work, `stop-after-${stopAfter}.wav`),
+      "--tokens-out",
+      tokensOut,
+    ]);
+    expect(synth.code).toBe(0);
+    expect(synth.stdout).toMatch(new RegExp(`^turbo on cpu: ${count} tokens \\(${reason}\\)`));
+    expect(JSON.parse(readFileSync(tokensOut, "utf8"))).toHaveLength(count);
+  });
 
   it("explains bad input without a stack trace", async () => {
     const bundle = path.join(work, "turbo");

@@ -8,10 +8,13 @@ import path from "node:path";
 import { Agent } from "undici";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 
-import type { DownloadOptions, DownloadProgress } from "../src/models/download";
-import { downloadModel, ModelDownloadError, verifyModel } from "../src/models/download";
-import { createProgressReporter } from "../src/models/progress";
+import { downloadModel, type DownloadOptions } from "../src/models/download";
+import { backoffMs, ModelDownloadError } from "../src/models/download-errors";
+import type { DownloadProgress } from "../src/models/download-progress";
+import { parseContentLength, parseContentRange } from "../src/models/http-headers";
+import { createProgressReporter } from "../src/models/progress-reporter";
 import { defaultCacheDir, fileUrl, modelDir, resolveModel } from "../src/models/registry";
+import { verifyModel } from "../src/models/verify";
 import { FakeHub, fakeSpec } from "./support/fake-hub";
 
 const { spec, contents } = fakeSpec();
@@ -329,6 +332,26 @@ describe("downloadModel against a local fake hub", () => {
     expect(problems).toContain("empty: tokenizer.json");
     expect(problems).toContain(`missing: ${graph}`);
     expect(problems).toHaveLength(spec.files.length);
+  });
+});
+
+describe("download helpers", () => {
+  it("parses Content-Range and Content-Length, reading anything malformed as unknown", () => {
+    expect(parseContentRange("bytes 100-199/1000")).toEqual({ start: 100, total: 1000 });
+    expect(parseContentRange(" bytes */1000 ")).toEqual({ start: undefined, total: 1000 });
+    expect(parseContentRange("bytes 0-9/*")).toEqual({ start: 0, total: undefined });
+    for (const bad of [undefined, "", "bytes 5/10", "items 0-9/10", "bytes 0-9/10x"]) {
+      expect(parseContentRange(bad), String(bad)).toBeUndefined();
+    }
+    expect(parseContentLength("42")).toBe(42);
+    for (const bad of [undefined, "", "-1", "1.5", "12 "]) {
+      expect(parseContentLength(bad), String(bad)).toBeUndefined();
+    }
+  });
+
+  it("doubles the retry delay per attempt, up to 30 s", () => {
+    expect([1, 2, 3, 4].map((attempt) => backoffMs(500, attempt))).toEqual([500, 1_000, 2_000, 4_000]);
+    expect(backoffMs(500, 8)).toBe(30_000);
   });
 });
 

@@ -1,9 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { Engine, EngineError } from "../src/engine/engine";
+import type { GenerationSettings } from "@tts/api";
+
+import { Engine, EngineError, type SynthesisCallbacks } from "../src/engine/engine";
+import { resolveSettings } from "../src/engine/resolve-settings";
 import { tinyBundle } from "./support/tiny";
 
 let engine: Engine;
+
+/** Resolves settings the way the job service does, then runs them on the engine. */
+const synthesize = (text: string, settings: GenerationSettings, callbacks?: SynthesisCallbacks) =>
+  engine.synthesize({ text, options: resolveSettings("turbo", settings).generation }, callbacks);
 
 beforeAll(async () => {
   const bundle = await tinyBundle({ variant: "turbo", stopAfter: null });
@@ -21,34 +28,44 @@ describe("Engine (worker threads)", () => {
     expect(engine.info.kv).toMatchObject({ type: "float32", heads: 4, headDim: 16 });
   });
 
-  it("synthesizes in a worker, streaming token progress, and returns the seed it used", async () => {
+  it("synthesizes in a worker, streaming token progress", async () => {
     const seen: number[] = [];
-    const result = await engine.synthesize(
-      { text: "Hello there.", maxTokens: 6 },
-      { onToken: (n) => seen.push(n) },
-    );
+    const result = await synthesize("Hello there.", { maxTokens: 6 }, { onToken: (n) => seen.push(n) });
     expect(result.tokens).toHaveLength(6);
     expect(seen).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(result.seed).toBeGreaterThanOrEqual(0);
     expect(result.waveform).toBeInstanceOf(Float32Array);
   });
 
+  it("picks a random seed when none is given, and replaying that seed replays the tokens", async () => {
+    const text = "Sampled, not greedy.";
+    const first = resolveSettings("turbo", { maxTokens: 20 });
+    const second = resolveSettings("turbo", { maxTokens: 20 });
+    expect(first.generation.seed).not.toBe(second.generation.seed);
+    const sampled = await engine.synthesize({ text, options: first.generation });
+    const replayed = await synthesize(text, { maxTokens: 20, seed: first.generation.seed });
+    expect(replayed.tokens).toEqual(sampled.tokens);
+    // The seed is what makes them equal: another seed samples other tokens.
+    const other = await engine.synthesize({ text, options: second.generation });
+    expect(other.tokens).not.toEqual(sampled.tokens);
+  });
+
   it("greedy decoding gives identical tokens across runs and across a worker restart", async () => {
-    const request = { text: "Same every time.", greedy: true, maxTokens: 12 };
-    const first = await engine.synthesize(request);
-    const second = await engine.synthesize(request);
+    const settings = { greedy: true, maxTokens: 12 };
+    const first = await synthesize("Same every time.", settings);
+    const second = await synthesize("Same every time.", settings);
     expect(second.tokens).toEqual(first.tokens);
     const started = engine.workersStarted;
     engine.recycleWorker(0);
     await expect.poll(() => engine.workersStarted, { timeout: 20_000 }).toBe(started + 1);
-    const afterRestart = await engine.synthesize(request);
+    const afterRestart = await synthesize("Same every time.", settings);
     expect(afterRestart.tokens).toEqual(first.tokens);
   });
 
   it("fails the job of a crashed worker with a clear error and keeps serving with a replacement", async () => {
     const started = engine.workersStarted;
-    const running = engine.synthesize(
-      { text: "This worker will die.", maxTokens: 4000 },
+    const running = synthesize(
+      "This worker will die.",
+      { maxTokens: 4000 },
       {
         onToken: (n) => {
           if (n === 3) engine.recycleWorker(0);
@@ -58,15 +75,16 @@ describe("Engine (worker threads)", () => {
     await expect(running).rejects.toMatchObject({ code: "worker-crashed" });
     await expect(running).rejects.toThrow(/worker crashed .* it has been replaced/);
     await expect.poll(() => engine.workersStarted, { timeout: 20_000 }).toBe(started + 1);
-    const next = await engine.synthesize({ text: "Still here.", maxTokens: 3, greedy: true });
+    const next = await synthesize("Still here.", { maxTokens: 3, greedy: true });
     expect(next.tokens).toHaveLength(3);
   });
 
   it("stops generating within a decode step of cancellation", async () => {
     const controller = new AbortController();
     let last = 0;
-    const running = engine.synthesize(
-      { text: "Cancel me.", maxTokens: 4000 },
+    const running = synthesize(
+      "Cancel me.",
+      { maxTokens: 4000 },
       {
         signal: controller.signal,
         onToken: (n) => {
@@ -78,7 +96,7 @@ describe("Engine (worker threads)", () => {
     await expect(running).rejects.toBeInstanceOf(EngineError);
     await expect(running).rejects.toMatchObject({ code: "cancelled" });
     expect(last).toBeLessThanOrEqual(7);
-    const next = await engine.synthesize({ text: "Next one.", maxTokens: 2 });
+    const next = await synthesize("Next one.", { maxTokens: 2 });
     expect(next.tokens).toHaveLength(2);
   });
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { EnvError, parseEnv } from "../src/env";
 
 describe("parseEnv", () => {
-  it("applies the seed-compatible defaults", () => {
+  it("applies defaults compatible with the earlier Python service", () => {
     expect(parseEnv({})).toEqual({
       PORT: 7860,
       HOST: "0.0.0.0",

@@ -1,24 +1,23 @@
 import { describe, expect, it } from "vitest";
 
 import {
-  ENGLISH_CFG_WEIGHT,
-  ENGLISH_DEFAULTS,
-  ENGLISH_EXAGGERATION,
-  TURBO_DEFAULTS,
   applyCfg,
   applyRepetitionPenalty,
   applyTemperature,
   argmax,
+  ENGLISH_CFG_WEIGHT,
+  ENGLISH_DEFAULTS,
+  ENGLISH_EXAGGERATION,
   minPFilter,
   sampleToken,
   softmax,
   topKFilter,
   topPFilter,
+  TURBO_DEFAULTS,
   validateSamplingParams,
+  type SamplingParams,
 } from "../src/engine/logits";
-import type { SamplingParams } from "../src/engine/logits";
-import type { Rng } from "../src/engine/rng";
-import { createRng } from "../src/engine/rng";
+import { createRng, type Rng } from "../src/engine/rng";
 
 const NEG = -Infinity;
 const row = (values: number[]) => Float32Array.from(values);

@@ -8,7 +8,7 @@ import { parseEnv } from "../src/env";
 import { ensureModel, modelSettingsFromEnv } from "../src/model-settings";
 
 describe("modelSettingsFromEnv", () => {
-  it("honours OMP_NUM_THREADS as the seed did, and TTS_THREADS above it", () => {
+  it("honours OMP_NUM_THREADS, and TTS_THREADS above it", () => {
     expect(modelSettingsFromEnv(parseEnv({ OMP_NUM_THREADS: "3" })).threads).toBe(3);
     expect(modelSettingsFromEnv(parseEnv({ OMP_NUM_THREADS: "3", TTS_THREADS: "2" })).threads).toBe(2);
     expect(modelSettingsFromEnv(parseEnv({})).threads).toBeGreaterThanOrEqual(1);

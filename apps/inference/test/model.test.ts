@@ -1,16 +1,19 @@
-import { copyFileSync, mkdtempSync, cpSync } from "node:fs";
+import { copyFileSync, cpSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { encodeWav } from "@tts/audio";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
 
-import { BundleError } from "../src/engine/bundle";
-import { SAMPLES_PER_TOKEN, SPEECH_CODES, TURBO_SILENCE_TOKEN, type Variant } from "../src/engine/contract";
+import type { Device, RuntimeBackend, Variant } from "@tts/api";
+import { encodeWav } from "@tts/audio";
+
+import { BundleError, stageFiles } from "../src/engine/bundle";
+import { SAMPLES_PER_TOKEN, SPEECH_CODES, STAGES, TURBO_SILENCE_TOKEN } from "../src/engine/contract";
 import { ChatterboxModel, englishPrefillPositions, type GenerationOptions } from "../src/engine/model";
-import { resolveGeneration } from "../src/engine/requests";
-import { DeviceError } from "../src/engine/sessions";
+import { resolveSettings } from "../src/engine/resolve-settings";
+import { createSessions, DeviceError, type Provider } from "../src/engine/sessions";
+import { GPU_INSTALL_HINT } from "../src/onnx/backends";
 import { tinyBundle } from "./support/tiny";
 
 const load = (dir: string, extra: Partial<Parameters<typeof ChatterboxModel.load>[1]> = {}) =>
@@ -21,7 +24,7 @@ function options(
   overrides: Partial<GenerationOptions> = {},
   greedy = false,
 ): GenerationOptions {
-  return { ...resolveGeneration(variant, { greedy }, 7), ...overrides };
+  return { ...resolveSettings(variant, { greedy, seed: 7 }).generation, ...overrides };
 }
 
 function lastRow(logits: ort.Tensor, row = 0): Float32Array {
@@ -198,15 +201,87 @@ describe("bundle checks", () => {
       /Model files missing .*onnx\/speech_encoder\.onnx.*tts models pull/,
     );
   });
+});
 
-  it("device=cuda fails loudly without the GPU build; device=auto falls back to CPU with a log line", async () => {
-    const bundle = await tinyBundle({ variant: "turbo" });
-    await expect(load(bundle.dir, { device: "cuda" })).rejects.toBeInstanceOf(DeviceError);
-    await expect(load(bundle.dir, { device: "cuda" })).rejects.toThrow(/gpu:install/);
+describe("createSessions: device selection, for either install state whatever this host has", () => {
+  const cpu: RuntimeBackend = { name: "cpu", available: true };
+  const cpuOnly = () => [cpu, { name: "cuda", available: false, detail: GPU_INSTALL_HINT }];
+  const gpuInstalled = () => [cpu, { name: "cuda", available: true, detail: "provider library installed" }];
+  const driverTooOld = () =>
+    Promise.reject(
+      new Error("CUDA failure 35: driver version is insufficient\n    at provider_bridge_ort.cc"),
+    );
+  const never = () => Promise.reject(new Error("CUDA must not be tried"));
+
+  /**
+   * Opens real CPU sessions on the tiny bundle and records which provider each stage was asked for; what a CUDA
+   * request gives is up to the test, since this host's real answer depends on its install and GPU.
+   */
+  async function select(
+    device: Device,
+    backends: () => RuntimeBackend[],
+    cuda: (file: string) => Promise<ort.InferenceSession>,
+  ): Promise<{ provider?: Provider; error?: Error; opened: string[]; lines: string[] }> {
+    const files = stageFiles((await tinyBundle({ variant: "turbo" })).dir, "fp32");
+    const opened: string[] = [];
     const lines: string[] = [];
-    const model = await load(bundle.dir, { device: "auto", log: (line) => lines.push(line) });
-    expect(model.provider).toBe("cpu");
-    expect(lines).toEqual([expect.stringMatching(/^CUDA unavailable \(.+\); falling back to CPU$/)]);
-    await model.release();
+    const outcome = { opened, lines };
+    try {
+      const { sessions, provider } = await createSessions(files, {
+        device,
+        threads: 1,
+        log: (line) => lines.push(line),
+        backends,
+        openSession: (file, options) => {
+          const [first] = options.executionProviders ?? [];
+          const provider = typeof first === "string" ? first : first?.name;
+          opened.push(`${STAGES.find((stage) => files[stage] === file)} on ${provider}`);
+          return provider === "cuda" ? cuda(file) : ort.InferenceSession.create(file, options);
+        },
+      });
+      await Promise.all(Object.values(sessions).map((session) => session.release()));
+      return { ...outcome, provider };
+    } catch (error) {
+      if (!(error instanceof Error)) throw error;
+      return { ...outcome, error };
+    }
+  }
+
+  it("device=auto without the CUDA library falls back to CPU with a log line, never trying CUDA", async () => {
+    const { provider, opened, lines } = await select("auto", cpuOnly, never);
+    expect(provider).toBe("cpu");
+    expect(opened).toEqual(STAGES.map((stage) => `${stage} on cpu`));
+    expect(lines).toEqual([`CUDA unavailable (CUDA provider ${GPU_INSTALL_HINT}); falling back to CPU`]);
+  });
+
+  it("device=auto with CUDA installed but refusing to start falls back to CPU, logging the first line of why", async () => {
+    const { provider, opened, lines } = await select("auto", gpuInstalled, driverTooOld);
+    expect(provider).toBe("cpu");
+    expect(opened).toEqual(["speech_encoder on cuda", ...STAGES.map((stage) => `${stage} on cpu`)]);
+    expect(lines).toEqual([
+      "CUDA unavailable (CUDA failure 35: driver version is insufficient); falling back to CPU",
+    ]);
+  });
+
+  it("device=auto puts every stage on CUDA when a session starts there", async () => {
+    // A CPU session stands in for the CUDA one this host may not be able to open.
+    const started = (file: string) => ort.InferenceSession.create(file);
+    const { provider, opened, lines } = await select("auto", gpuInstalled, started);
+    expect(provider).toBe("cuda");
+    expect(opened).toEqual(STAGES.map((stage) => `${stage} on cuda`));
+    expect(lines).toEqual([]);
+  });
+
+  it("device=cuda fails loudly with a DeviceError naming the GPU install, whether CUDA is absent or fails", async () => {
+    const absent = await select("cuda", cpuOnly, never);
+    expect(absent.error).toBeInstanceOf(DeviceError);
+    expect(absent.error?.message).toMatch(/cannot be used: CUDA provider not installed.*gpu:install/);
+    expect(absent.opened).toEqual([]);
+    const failing = await select("cuda", gpuInstalled, driverTooOld);
+    expect(failing.error).toBeInstanceOf(DeviceError);
+    expect(failing.error?.message).toMatch(
+      /cannot be used: CUDA failure 35: driver version is insufficient\. Install the GPU build \(`pnpm --filter @tts\/inference gpu:install`/,
+    );
+    expect(failing.opened).toEqual(["speech_encoder on cuda"]);
   });
 });

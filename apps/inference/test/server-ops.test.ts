@@ -3,8 +3,9 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { decodeWav, encodeWav } from "@tts/audio";
 import { describe, expect, it } from "vitest";
+
+import { decodeWav, encodeWav } from "@tts/audio";
 
 import { syntheticVoice } from "../src/engine/synthetic-voice";
 import { createLogger } from "../src/logger";
@@ -181,7 +182,7 @@ describe("storage lifetime", () => {
     }
   });
 
-  it("expires stored audio after the TTL (the seed's one-hour cleanup, configurable)", async () => {
+  it("expires stored audio after the TTL (the earlier service's one-hour cleanup, configurable)", async () => {
     const t = await startTestNode({ audioTtlSeconds: 1 });
     try {
       const res = await fetch(`${t.url}/v1/audio/speech`, {

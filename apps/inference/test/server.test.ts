@@ -1,7 +1,10 @@
-import { decodeWav, encodeWav } from "@tts/audio";
+import { connect } from "node:net";
+
 import { TRPCClientError } from "@trpc/client";
-import type { AppRouter } from "@tts/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import type { AppRouter } from "@tts/api";
+import { decodeWav, encodeWav } from "@tts/audio";
 
 import { syntheticVoice } from "../src/engine/synthetic-voice";
 import { startTestNode, type TestNode } from "./support/node";
@@ -41,6 +44,23 @@ const speech = (body: unknown, headers: Record<string, string> = {}) =>
     headers: { "Content-Type": "application/json", ...headers },
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
+
+/** One HTTP/1.1 request written by hand, for targets that fetch would normalize or refuse to send. */
+function rawRequest(target: string): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(t.url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () =>
+      socket.end(`GET ${target} HTTP/1.1\r\nHost: ${hostname}\r\nConnection: close\r\n\r\n`),
+    );
+    let response = "";
+    socket.on("data", (chunk: Buffer) => (response += chunk.toString("utf8")));
+    socket.on("error", reject);
+    socket.on("close", () => {
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(response)?.[1]);
+      resolve({ status, body: response.slice(response.indexOf("\r\n\r\n") + 4) });
+    });
+  });
+}
 
 describe("operations routes", () => {
   it("health over the typed client reports the loaded model", async () => {
@@ -88,7 +108,7 @@ describe("operations routes", () => {
   });
 });
 
-describe("the seed's jobs through the new API", () => {
+describe("the earlier service's jobs through the new API", () => {
   it("upload a voice, synthesize with it, follow progress, play, range-seek and delete (POST /synthesize, GET /play, POST /delete)", async () => {
     const api = t.client();
     const voice = await api.voices.create.mutate(wavUpload(voiceWav()));
@@ -146,6 +166,27 @@ describe("the seed's jobs through the new API", () => {
     expect((await api.voices.rename.mutate({ id: voice.id, name: "Grace" })).name).toBe("Grace");
     await api.voices.delete.mutate({ id: voice.id });
     expect((await trpcError(api.voices.get.query({ id: voice.id }))).data?.code).toBe("NOT_FOUND");
+  });
+
+  it("a job reports the seed it drew, and replaying that seed replays the audio", async () => {
+    const api = t.client();
+    const audioOf = async (id: string) => {
+      await expect
+        .poll(async () => (await api.tts.get.query({ id })).status, { timeout: 20_000 })
+        .toBe("done");
+      const url = (await api.tts.get.query({ id })).audio!.url;
+      return new Uint8Array(await (await fetch(`${t.url}${url}`)).arrayBuffer());
+    };
+    const text = "Seeded at random.";
+    const drawn = await api.tts.synthesize.mutate({ text });
+    expect(drawn.seed).toEqual(expect.any(Number));
+    const replay = await api.tts.synthesize.mutate({ text, seed: drawn.seed! });
+    const other = await api.tts.synthesize.mutate({ text, seed: (drawn.seed! + 1) % 2 ** 32 });
+    const [drawnAudio, replayAudio, otherAudio] = await Promise.all(
+      [drawn, replay, other].map((j) => audioOf(j.id)),
+    );
+    expect(replayAudio).toEqual(drawnAudio);
+    expect(otherAudio).not.toEqual(drawnAudio);
   });
 
   it("OpenAI-compatible speech: wav, pcm, mp3 and SSE, each playable or parseable", async () => {
@@ -215,7 +256,10 @@ describe("bad input: a clear 4xx, and the server keeps serving", () => {
     for (const [body, message] of [
       [{ model: "tts-1", input: "" }, /input: input must not be empty/],
       [{ model: "tts-1", input: "x".repeat(301) }, /limit is 300/],
-      [{ model: "tts-1", input: "hi", response_format: "opus" }, /response_format must be wav, pcm or mp3/],
+      [
+        { model: "tts-1", input: "hi", response_format: "opus" },
+        /response_format: must be one of wav, mp3, pcm/,
+      ],
       [{ model: "tts-1", input: "hi", speed: 8 }, /speed must be between 0.25 and 4/],
       [{ model: "tts-1", input: 42 }, /input: Invalid input: expected string/],
       ['{"model": "tts-1", "input": ', /not valid JSON/],
@@ -255,6 +299,14 @@ describe("bad input: a clear 4xx, and the server keeps serving", () => {
     expect((await trpcError(api.tts.get.query({ id: "tts_doesnotexist0000" }))).data?.httpStatus).toBe(404);
     const unknownVoice = await speech({ model: "tts-1", input: "hi", voice: "voice_doesnotexist00" });
     expect(unknownVoice.status).toBe(404);
+    // tRPC refuses an unknown voice at once too, instead of queueing a job that fails later.
+    const jobsBefore = (await api.tts.list.query()).length;
+    const queuedWithUnknownVoice = await trpcError(
+      api.tts.synthesize.mutate({ text: "hi", voiceId: "voice_doesnotexist00" }),
+    );
+    expect(queuedWithUnknownVoice.data?.httpStatus).toBe(404);
+    expect(queuedWithUnknownVoice.message).toBe("No voice with id voice_doesnotexist00.");
+    expect(await api.tts.list.query()).toHaveLength(jobsBefore);
     const traversal = await trpcError(api.voices.get.query({ id: "../../etc/passwd" }));
     expect(traversal.data?.httpStatus).toBe(400);
     expect(traversal.message).toMatch(/must be an id/);
@@ -264,6 +316,22 @@ describe("bad input: a clear 4xx, and the server keeps serving", () => {
       error: { message: 'Invalid audio id "../../etc/passwd".' },
     });
     expect((await speech({ model: "tts-1", input: "hi", voice: "../../etc/passwd" })).status).toBe(400);
+  });
+
+  it("malformed request targets: 400, and the process keeps serving", async () => {
+    // Read as a URL, `//x:99999` is a host with an invalid port: parsing it used to throw outside any handler.
+    const absolute = await rawRequest("//x:99999");
+    expect(absolute.status).toBe(404);
+    expect(JSON.parse(absolute.body)).toMatchObject({ error: { message: "No route for GET //x:99999" } });
+    const star = await rawRequest("*");
+    expect(star.status).toBe(400);
+    expect(JSON.parse(star.body)).toMatchObject({ error: { message: 'Malformed request target "*".' } });
+    const badEscape = await rawRequest("/v1/audio/%zz%");
+    expect(badEscape.status).toBe(400);
+    expect(JSON.parse(badEscape.body)).toMatchObject({
+      error: { code: "BAD_REQUEST", message: 'Malformed percent-encoding in "%zz%".' },
+    });
+    expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
   });
 
   it("uploads: not a WAV, truncated, oversize", async () => {

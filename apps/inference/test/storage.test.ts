@@ -5,8 +5,7 @@ import path from "node:path";
 
 import { afterEach, describe, expect, it } from "vitest";
 
-import { createFsStorage } from "../src/storage/fs-storage";
-import type { FsStorageOptions } from "../src/storage/fs-storage";
+import { createFsStorage, type FsStorageOptions } from "../src/storage/fs-storage";
 import { ID_PATTERN, InvalidIdError, isValidId, newId } from "../src/storage/ids";
 import type { AudioMeta, Collection, Storage, VoiceMeta } from "../src/storage/storage";
 

@@ -1,7 +1,10 @@
+import { createTRPCClient, httpLink, type TRPCClient } from "@trpc/client";
+import type { Browser, Locator, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import type { AppRouter } from "@tts/api";
 import { encodeWav } from "@tts/audio";
 import { launchChromium } from "@tts/vitest-config/chromium";
-import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { freePort, startInference, startWeb, type RunningProcess } from "./stack";
 
@@ -15,15 +18,35 @@ function voiceLike(): Float32Array {
   return out;
 }
 
+/**
+ * Waits until the browser has really played some of `audio` (not merely loaded it), and returns its decoded
+ * duration.
+ */
+async function playedDuration(audio: Locator): Promise<number> {
+  await expect
+    .poll(
+      () =>
+        audio.evaluate((element: HTMLAudioElement) => element.played.length > 0 && element.currentTime > 0),
+      { timeout: 15_000, message: "the page never played this audio" },
+    )
+    .toBe(true);
+  return audio.evaluate((element: HTMLAudioElement) => element.duration);
+}
+
 let inference: RunningProcess & { url: string };
 let web: RunningProcess & { url: string };
+/** The inference node, asked directly: what the page shows must match what the node says. */
+let node: TRPCClient<AppRouter>;
 let browser: Browser;
 let page: Page;
+/** The job whose audio the page showed last. */
+let previousJobId: string;
 
 beforeAll(async () => {
   const webPort = await freePort();
   inference = await startInference({ CORS_ORIGINS: `http://127.0.0.1:${webPort}` });
   web = await startWeb(webPort, { NEXT_PUBLIC_TTS_API_BASE: inference.url });
+  node = createTRPCClient<AppRouter>({ links: [httpLink({ url: `${inference.url}/trpc` })] });
   browser = await launchChromium();
   page = await browser.newPage();
 });
@@ -44,8 +67,20 @@ describe("/tts against the production build", () => {
     expect(await page.getByTestId("health-model").textContent()).toBe(
       "Chatterbox turbo (fp32) on cpu: ready",
     );
-    expect(await page.getByTestId("backend-cpu").textContent()).toContain("cpu available");
-    expect(await page.getByTestId("backend-cuda").textContent()).toContain("cuda unavailable");
+    // Whatever this host's install offers (CPU-only or GPU), the page lists exactly what the node reports.
+    const { backends } = (await node.health.query()).onnxRuntime;
+    expect(backends.map((backend) => backend.name)).toContain("cpu");
+    const listed = panel.locator('[data-testid^="backend-"]');
+    expect(await listed.evaluateAll((items) => items.map((item) => item.dataset.testid))).toEqual(
+      backends.map((backend) => `backend-${backend.name}`),
+    );
+    for (const backend of backends) {
+      const item = page.getByTestId(`backend-${backend.name}`);
+      expect((await item.textContent())?.trim()).toBe(
+        `${backend.name} ${backend.available ? "available" : "unavailable"}`,
+      );
+      expect(await item.getAttribute("title")).toBe(backend.detail ?? null);
+    }
     expect(await panel.textContent()).toContain(inference.url);
   });
 
@@ -60,20 +95,19 @@ describe("/tts against the production build", () => {
     await page.getByRole("button", { name: "Speak" }).click();
     const audio = page.getByTestId("result-audio");
     await audio.waitFor({ timeout: 30_000 });
-    expect(await audio.getAttribute("src")).toMatch(new RegExp(`^${inference.url}/v1/audio/tts_`));
-    // The browser itself fetches and decodes the stored WAV.
-    const duration = await audio.evaluate(
-      (element: HTMLAudioElement) =>
-        new Promise<number>((resolve, reject) => {
-          if (element.readyState >= 1) return resolve(element.duration);
-          element.addEventListener("loadedmetadata", () => resolve(element.duration), { once: true });
-          element.addEventListener("error", () => reject(new Error("audio failed to load")), { once: true });
-        }),
-    );
+    const jobId = (await audio.getAttribute("data-job-id")) ?? "";
+    previousJobId = jobId;
+    const job = await node.tts.get.query({ id: jobId });
+    expect(job).toMatchObject({ status: "done", text: "Hello from the browser.", voiceId: null });
+    expect(await audio.getAttribute("data-voice-id")).toBeNull();
+    expect(await audio.getAttribute("src")).toBe(`${inference.url}${job.audio?.url}`);
+    // The browser itself fetches, decodes and plays the stored WAV.
+    const duration = await playedDuration(audio);
     expect(duration).toBeGreaterThan(0.3);
+    expect(duration).toBeCloseTo(job.audio?.durationSeconds ?? 0, 1);
   });
 
-  it("uploads a voice from a file and offers it for the next synthesis", async () => {
+  it("uploads a voice from a file and plays a new result spoken with it", async () => {
     await page.getByTestId("voice-upload").setInputFiles({
       name: "my-voice.wav",
       mimeType: "audio/wav",
@@ -83,11 +117,20 @@ describe("/tts against the production build", () => {
     await expect
       .poll(async () => await select.locator("option").allTextContents(), { timeout: 30_000 })
       .toEqual(["Model default", expect.stringMatching(/^my-voice \(\d+\.\d s\)$/)]);
-    expect(await select.inputValue()).toMatch(/^voice_/);
+    const voiceId = await select.inputValue();
+    expect((await node.voices.get.query({ id: voiceId })).name).toBe("my-voice");
     await page.getByRole("button", { name: "Speak" }).click();
-    await expect
-      .poll(async () => page.getByTestId("result-audio").getAttribute("src"), { timeout: 30_000 })
-      .toMatch(/tts_/);
+    // Only a result from another job counts: the previous test's audio stays on the page until this job is queued.
+    const audio = page.locator(`[data-testid="result-audio"]:not([data-job-id="${previousJobId}"])`);
+    await audio.waitFor({ timeout: 30_000 });
+    expect(await audio.getAttribute("data-voice-id")).toBe(voiceId);
+    const job = await node.tts.get.query({ id: (await audio.getAttribute("data-job-id")) ?? "" });
+    expect(job).toMatchObject({ status: "done", voiceId });
+    expect(job.id).not.toBe(previousJobId);
+    expect(await audio.getAttribute("src")).toBe(`${inference.url}${job.audio?.url}`);
+    const duration = await playedDuration(audio);
+    expect(duration).toBeGreaterThan(0);
+    expect(duration).toBeCloseTo(job.audio?.durationSeconds ?? 0, 1);
   });
 
   it("says clearly when the inference node is unreachable", async () => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { parseWebEnv, WebEnvError } from "./env";
 
 describe("parseWebEnv", () => {
-  it("defaults to the local inference node, as the seed did", () => {
+  it("defaults to the local inference node, as the earlier Python service did", () => {
     expect(parseWebEnv({})).toEqual({
       publicApiBase: "http://localhost:7860",
       internalApiBase: "http://localhost:7860",

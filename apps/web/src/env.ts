@@ -9,7 +9,7 @@ const httpUrl = z
   .transform((value) => value.replace(/\/+$/, ""));
 
 const webEnvSchema = z.object({
-  /** Where browsers reach the inference node (tRPC at /trpc, audio at /v1). Same name as the seed. */
+  /** Where browsers reach the inference node (tRPC at /trpc, audio at /v1); the earlier service's name. */
   NEXT_PUBLIC_TTS_API_BASE: httpUrl.default("http://localhost:7860"),
   /** Where this Next.js server reaches it for prefetching (e.g. a private address); defaults to the public one. */
   TTS_API_INTERNAL_URL: httpUrl.optional(),

@@ -1,27 +1,11 @@
-import type { Job, JobProgress, SynthesizeInput } from "./schemas/tts";
+import type { ModelStatus, RuntimeBackend } from "./schemas/health";
+import type { Job, JobProgress, SynthesisRequest } from "./schemas/tts";
 import type { Voice } from "./schemas/voices";
 
 /**
  * What procedures may use. The inference node builds it from its engine and storage; tests build it directly.
  * Nothing here imports onnxruntime: the runtime is described through these interfaces and injected.
  */
-export interface RuntimeBackend {
-  /** ONNX Runtime execution provider name, e.g. "cpu" or "cuda". */
-  name: string;
-  /** True when this node can create sessions on it. */
-  available: boolean;
-  /** Why it is unavailable, or what it runs on. */
-  detail?: string;
-}
-
-export interface ModelStatus {
-  state: "loading" | "ready" | "failed";
-  variant: string;
-  dtype: string;
-  provider: string | null;
-  error: string | null;
-}
-
 export interface VoiceService {
   create(input: { name: string; file: Blob }): Promise<Voice>;
   list(): Promise<Voice[]>;
@@ -31,7 +15,7 @@ export interface VoiceService {
 }
 
 export interface TtsService {
-  synthesize(input: SynthesizeInput): Promise<Job>;
+  synthesize(request: SynthesisRequest): Promise<Job>;
   get(id: string): Promise<Job>;
   list(limit: number): Promise<Job[]>;
   delete(id: string): Promise<void>;

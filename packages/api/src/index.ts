@@ -3,12 +3,13 @@ import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
 import type { AppRouter } from "./root";
 
 export { appRouter, createCaller, type AppRouter } from "./root";
-export type { ApiContext, ModelStatus, RuntimeBackend, TtsService, VoiceService } from "./context";
+export type { ApiContext, TtsService, VoiceService } from "./context";
 export { API_KEY_REQUIRED, ServiceError, type ServiceErrorCode } from "./errors";
 export * from "./schemas/common";
+export * from "./schemas/generation";
+export * from "./schemas/health";
 export * from "./schemas/tts";
 export * from "./schemas/voices";
-export { healthOutputSchema, type HealthOutput } from "./router/health/health.schema";
 
 export type RouterInputs = inferRouterInputs<AppRouter>;
 export type RouterOutputs = inferRouterOutputs<AppRouter>;

@@ -47,7 +47,7 @@ export function testContext(overrides: Partial<ApiContext> = {}): ApiContext {
         error: null,
         audio: null,
         tokens: null,
-        seed: input.seed ?? null,
+        seed: input.settings.seed ?? null,
       };
       jobs.set(job.id, job);
       return Promise.resolve(job);

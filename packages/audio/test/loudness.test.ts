@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import type { Biquad } from "../src/loudness";
-import { integratedLoudness, kWeightingCoefficients, normalizeLoudness } from "../src/loudness";
+import { integratedLoudness, kWeightingCoefficients, normalizeLoudness, type Biquad } from "../src/loudness";
 import * as signals from "./signals";
 import { concat } from "./signals";
 

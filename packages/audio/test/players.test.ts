@@ -1,9 +1,10 @@
 /// <reference lib="dom" />
 import { spawnSync } from "node:child_process";
 
-import { launchChromium } from "@tts/vitest-config/chromium";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { launchChromium } from "@tts/vitest-config/chromium";
 
 import { concatBytes, createStreamEncoder, type StreamFormat } from "../src";
 import { sine } from "./signals";

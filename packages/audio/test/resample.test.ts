@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { resample } from "../src/resample";
-import type { ResampleOptions } from "../src/resample";
+import { resample, type ResampleOptions } from "../src/resample";
 import * as signals from "./signals";
 import { rms } from "./signals";
 

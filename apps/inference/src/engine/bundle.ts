@@ -3,16 +3,16 @@ import path from "node:path";
 
 import type { InferenceSession } from "onnxruntime-node";
 
+import { VARIANTS, type Dtype, type Variant } from "@tts/api";
+
 import {
   CONTRACTS,
   DTYPE_SUFFIX,
   KV_TYPES,
   presentFor,
   STAGES,
-  type Dtype,
   type Stage,
   type StageContract,
-  type Variant,
 } from "./contract";
 
 export class BundleError extends Error {
@@ -103,7 +103,7 @@ export function contractMismatches(
  * a bundle that matches neither, listing every mismatch against each candidate variant.
  */
 export function detectVariant(sessions: Record<Stage, InferenceSession>, expected?: Variant): Variant {
-  const candidates: Variant[] = expected ? [expected] : ["turbo", "english"];
+  const candidates: readonly Variant[] = expected ? [expected] : VARIANTS;
   const results = candidates.map((variant) => ({
     variant,
     problems: STAGES.flatMap((stage) =>
@@ -114,7 +114,7 @@ export function detectVariant(sessions: Record<Stage, InferenceSession>, expecte
   if (match) return match.variant;
   const report = results.map((r) => `As ${r.variant}:\n${r.problems.map((p) => `  - ${p}`).join("\n")}`);
   throw new BundleError(
-    `These graphs do not form a Chatterbox ${expected ?? "turbo or english"} bundle (mixed or foreign files?).\n` +
+    `These graphs do not form a Chatterbox ${expected ?? VARIANTS.join(" or ")} bundle (mixed or foreign files?).\n` +
       report.join("\n"),
   );
 }

@@ -1,11 +1,10 @@
 /**
- * The Chatterbox ONNX graph contract (../shared/chatterbox-onnx.md): token ids, rates, and the exact input and
- * output names and element types of each graph, per variant. The engine and the tiny-random generator both
- * build on this one description.
+ * The Chatterbox ONNX graph contract (docs/model-contract.md): token ids, rates, and the exact input and output
+ * names and element types of each graph, per variant. The engine and the tiny-random generator both build on
+ * this one description.
  */
+import type { Dtype, Variant } from "@tts/api";
 
-export const VARIANTS = ["turbo", "english"] as const;
-export type Variant = (typeof VARIANTS)[number];
 export const STAGES = ["speech_encoder", "embed_tokens", "language_model", "conditional_decoder"] as const;
 export type Stage = (typeof STAGES)[number];
 
@@ -16,9 +15,7 @@ export const DTYPE_SUFFIX = {
   q8: "_quantized",
   q4: "_q4",
   q4f16: "_q4f16",
-} as const;
-export type Dtype = keyof typeof DTYPE_SUFFIX;
-export const DTYPES = Object.keys(DTYPE_SUFFIX) as Dtype[];
+} as const satisfies Record<Dtype, string>;
 
 export const SAMPLE_RATE = 24_000;
 /** Each speech token decodes to 40 ms of audio. */

@@ -3,7 +3,6 @@
 import { parentPort, workerData } from "node:worker_threads";
 
 import { ChatterboxModel } from "./model";
-import { resolveGeneration } from "./requests";
 import { EXIT_NOW, type FromWorker, type ToWorker, type WorkerConfig } from "./worker-protocol";
 
 class Cancelled extends Error {}
@@ -26,9 +25,8 @@ try {
       return;
     }
     const cancel = new Int32Array(message.cancel);
-    const options = resolveGeneration(model.variant, message.settings, message.seed);
     model
-      .synthesize(message.text, message.voice, options, {
+      .synthesize(message.text, message.voice, message.options, {
         onToken: (generated) => {
           if (Atomics.load(control, 0) === EXIT_NOW) throw new ExitNow();
           if (Atomics.load(cancel, 0) !== 0) throw new Cancelled("cancelled");

@@ -1,9 +1,6 @@
 import { Worker } from "node:worker_threads";
 
-import type { GenerationSettings } from "@tts/api";
-
-import type { SynthesisResult, VoiceInput } from "./model";
-import { randomSeed } from "./rng";
+import type { GenerationOptions, SynthesisResult, VoiceInput } from "./model";
 import { voiceKey } from "./voice-key";
 import {
   EXIT_NOW,
@@ -20,38 +17,41 @@ export interface EngineConfig extends Omit<WorkerConfig, "control"> {
   log?: (message: string) => void;
 }
 
-export interface SynthesisRequest extends GenerationSettings {
+/** One synthesis as the engine runs it: text, voice and final options (see `resolveSettings`). */
+export interface SynthesisTask {
   text: string;
   voice?: VoiceInput;
+  options: GenerationOptions;
 }
 
-export interface EngineResult extends SynthesisResult {
-  seed: number;
+export interface SynthesisCallbacks {
+  signal?: AbortSignal;
+  onToken?: (generated: number) => void;
+  onStart?: () => void;
 }
 
 export class EngineError extends Error {
   override name = "EngineError";
   constructor(
     message: string,
-    readonly code: "cancelled" | "worker-crashed" | "synthesis-failed" | "closed",
+    readonly code: "cancelled" | "worker-crashed" | "synthesis-failed" | "load-failed" | "closed",
   ) {
     super(message);
   }
 }
 
-interface Job {
+/** A task waiting for, or running on, a worker, with the promise to settle when it ends. */
+interface PendingTask extends SynthesisCallbacks {
   message: Omit<SynthesizeMessage, "id" | "cancel">;
-  resolve: (result: EngineResult) => void;
+  resolve: (result: SynthesisResult) => void;
   reject: (error: Error) => void;
-  onToken?: (generated: number) => void;
-  onStart?: () => void;
 }
 
 interface Slot {
   worker: Worker;
   /** Shared flag the worker checks between decode steps (EXIT_NOW). */
   control: Int32Array;
-  job?: { id: number; job: Job; cancel: Int32Array };
+  running?: { id: number; task: PendingTask; cancel: Int32Array };
   /** Voice keys this worker has conditioning for, to route repeat voices back to it. */
   voices: Set<string>;
 }
@@ -63,7 +63,7 @@ const WORKER_URL = new URL(FROM_SOURCE ? "./engine-worker-dev.mjs" : "./engine-w
 /** A pool of inference workers with a FIFO of waiting jobs; a crashed worker fails its job and is replaced. */
 export class Engine {
   private readonly slots: Slot[] = [];
-  private readonly queue: Job[] = [];
+  private readonly queue: PendingTask[] = [];
   private nextId = 1;
   private closed = false;
   private readonly encoderRunsByWorker = new Map<Worker, number>();
@@ -94,33 +94,29 @@ export class Engine {
   stats() {
     return {
       workers: this.slots.length,
-      busy: this.slots.filter((slot) => slot.job).length,
+      busy: this.slots.filter((slot) => slot.running).length,
       queued: this.queue.length,
       encoderRuns: this.encoderRuns,
       workersStarted: this.workersStarted,
     };
   }
 
-  synthesize(
-    request: SynthesisRequest,
-    hooks: { signal?: AbortSignal; onToken?: (generated: number) => void; onStart?: () => void } = {},
-  ): Promise<EngineResult> {
+  synthesize(task: SynthesisTask, callbacks: SynthesisCallbacks = {}): Promise<SynthesisResult> {
     if (this.closed) return Promise.reject(new EngineError("The engine is shutting down.", "closed"));
-    const { text, voice: given, ...settings } = request;
+    const { text, voice: given, options } = task;
     // A content key lets repeat voices go back to the worker that already holds their conditioning.
     const voice = given && { ...given, key: given.key ?? voiceKey(given.samples) };
     return new Promise((resolve, reject) => {
-      const job: Job = {
-        message: { type: "synthesize", text, voice, settings, seed: settings.seed ?? randomSeed() },
+      const pending: PendingTask = {
+        ...callbacks,
+        message: { type: "synthesize", text, voice, options },
         resolve,
         reject,
-        onToken: hooks.onToken,
-        onStart: hooks.onStart,
       };
-      if (hooks.signal?.aborted)
+      if (callbacks.signal?.aborted)
         return reject(new EngineError("Synthesis cancelled before it started.", "cancelled"));
-      hooks.signal?.addEventListener("abort", () => this.cancel(job), { once: true });
-      this.queue.push(job);
+      callbacks.signal?.addEventListener("abort", () => this.cancel(pending), { once: true });
+      this.queue.push(pending);
       this.dispatch();
     });
   }
@@ -133,22 +129,22 @@ export class Engine {
   recycleWorker(index: number): void {
     const slot = this.slots[index];
     if (!slot) throw new RangeError(`no worker ${index}`);
-    if (slot.job) Atomics.store(slot.control, 0, EXIT_NOW);
+    if (slot.running) Atomics.store(slot.control, 0, EXIT_NOW);
     else slot.worker.postMessage({ type: "exit" } satisfies ExitMessage);
   }
 
   /** Rejects queued jobs, cancels running ones, then lets each worker release its sessions and exit. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const job of this.queue.splice(0))
-      job.reject(new EngineError("The engine is shutting down.", "closed"));
+    for (const pending of this.queue.splice(0))
+      pending.reject(new EngineError("The engine is shutting down.", "closed"));
     await Promise.allSettled([...this.spawning]);
     await Promise.all(this.slots.map((slot) => this.stopWorker(slot)));
   }
 
   private async stopWorker(slot: Slot): Promise<void> {
-    if (slot.job) Atomics.store(slot.job.cancel, 0, 1);
-    for (let waited = 0; slot.job && waited < 10_000; waited += 10) {
+    if (slot.running) Atomics.store(slot.running.cancel, 0, 1);
+    for (let waited = 0; slot.running && waited < 10_000; waited += 10) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     const exited = new Promise<void>((resolve) => slot.worker.once("exit", () => resolve()));
@@ -157,30 +153,30 @@ export class Engine {
     if ((await Promise.race([exited, timeout])) === "timeout") await slot.worker.terminate();
   }
 
-  private cancel(job: Job): void {
-    const queued = this.queue.indexOf(job);
+  private cancel(pending: PendingTask): void {
+    const queued = this.queue.indexOf(pending);
     if (queued >= 0) {
       this.queue.splice(queued, 1);
-      job.reject(new EngineError("Synthesis cancelled while queued.", "cancelled"));
+      pending.reject(new EngineError("Synthesis cancelled while queued.", "cancelled"));
       return;
     }
-    const running = this.slots.find((slot) => slot.job?.job === job);
-    if (running?.job) Atomics.store(running.job.cancel, 0, 1);
+    const slot = this.slots.find((s) => s.running?.task === pending);
+    if (slot?.running) Atomics.store(slot.running.cancel, 0, 1);
   }
 
   private dispatch(): void {
     while (this.queue.length > 0) {
-      const idle = this.slots.filter((slot) => !slot.job);
+      const idle = this.slots.filter((slot) => !slot.running);
       if (idle.length === 0) return;
-      const job = this.queue.shift()!;
-      const key = job.message.voice?.key;
+      const task = this.queue.shift()!;
+      const key = task.message.voice?.key;
       const slot = idle.find((s) => key !== undefined && s.voices.has(key)) ?? idle[0]!;
       const cancel = new Int32Array(new SharedArrayBuffer(4));
       const id = this.nextId++;
-      slot.job = { id, job, cancel };
+      slot.running = { id, task, cancel };
       if (key !== undefined) slot.voices.add(key);
-      slot.worker.postMessage({ ...job.message, id, cancel: cancel.buffer });
-      job.onStart?.();
+      slot.worker.postMessage({ ...task.message, id, cancel: cancel.buffer });
+      task.onStart?.();
     }
   }
 
@@ -190,7 +186,9 @@ export class Engine {
     this.workersStarted++;
     worker.on("message", (message: FromWorker) => this.onMessage(slot, message));
     // An uncaught error inside the worker ends it; the exit handler fails its job and replaces it.
-    worker.on("error", (error) => this.config.log?.(`inference worker failed: ${error.message}`));
+    worker.on("error", (error: unknown) =>
+      this.config.log?.(`inference worker failed: ${error instanceof Error ? error.message : String(error)}`),
+    );
     worker.on("exit", (code) => this.onExit(slot, code));
     this.dispatch();
   }
@@ -214,18 +212,18 @@ export class Engine {
   }
 
   private onMessage(slot: Slot, message: FromWorker): void {
-    const running = slot.job;
+    const running = slot.running;
     if (!running || !("id" in message) || message.id !== running.id) return;
     if (message.type === "token") {
-      running.job.onToken?.(message.generated);
+      running.task.onToken?.(message.generated);
       return;
     }
-    slot.job = undefined;
+    slot.running = undefined;
     if (message.type === "result") {
       this.encoderRunsByWorker.set(slot.worker, message.encoderRuns);
-      running.job.resolve({ ...message.result, seed: running.job.message.seed });
+      running.task.resolve(message.result);
     } else {
-      running.job.reject(
+      running.task.reject(
         new EngineError(message.message, message.cancelled ? "cancelled" : "synthesis-failed"),
       );
     }
@@ -235,8 +233,8 @@ export class Engine {
   private onExit(slot: Slot, code: number): void {
     const index = this.slots.indexOf(slot);
     if (index >= 0) this.slots.splice(index, 1);
-    if (slot.job) {
-      slot.job.job.reject(
+    if (slot.running) {
+      slot.running.task.reject(
         new EngineError(
           `The inference worker crashed (exit code ${code}) during this synthesis; it has been replaced. Try again.`,
           "worker-crashed",
@@ -265,7 +263,7 @@ function spawnWorker(
         resolve({ worker, info: message.info, control });
       } else if (message.type === "load-error") {
         cleanup();
-        reject(new EngineError(message.message, "synthesis-failed"));
+        reject(new EngineError(message.message, "load-failed"));
       }
     };
     const onError = (error: Error) => {

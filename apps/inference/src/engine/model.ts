@@ -2,29 +2,30 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 
-import { prepareReferenceClip } from "@tts/audio";
 import * as ort from "onnxruntime-node";
 
-import { voiceKey } from "./voice-key";
+import type { Device, Dtype, Variant } from "@tts/api";
+import { prepareReferenceClip } from "@tts/audio";
+
+import { keepFloat16InUint16 } from "../onnx/float16";
 import { detectVariant, kvLayout, stageFiles, type KvLayout } from "./bundle";
 import {
   ENGLISH_STOP_TEXT,
+  presentFor,
   SAMPLE_RATE,
   SPEECH_CODES,
   START_SPEECH,
   STOP_SPEECH,
   TURBO_SILENCE_COUNT,
   TURBO_SILENCE_TOKEN,
-  presentFor,
-  type Dtype,
   type Stage,
-  type Variant,
 } from "./contract";
 import { applyCfg, sampleToken, validateSamplingParams, type SamplingParams } from "./logits";
 import { createRng } from "./rng";
-import { createSessions, type Device, type Provider } from "./sessions";
+import { createSessions, type Provider } from "./sessions";
 import { normalizeText } from "./text-normalize";
 import { loadTokenizer, type TextTokenizer } from "./text-tokens";
+import { voiceKey } from "./voice-key";
 
 export interface LoadOptions {
   dtype: Dtype;
@@ -92,6 +93,8 @@ export class SynthesisError extends Error {
 }
 
 const DEFAULT_VOICE = "default_voice.wav";
+
+keepFloat16InUint16();
 
 function int64(values: readonly number[], dims: readonly number[]): ort.Tensor {
   return new ort.Tensor(

@@ -1,10 +1,10 @@
 import * as ort from "onnxruntime-node";
 
-import { GPU_INSTALL_HINT, listRuntimeBackends } from "../onnx/backends";
+import type { Device, RuntimeBackend } from "@tts/api";
 
+import { GPU_INSTALL_HINT, listRuntimeBackends } from "../onnx/backends";
 import { STAGES, type Stage } from "./contract";
 
-export type Device = "auto" | "cpu" | "cuda";
 export type Provider = "cpu" | "cuda";
 
 export class DeviceError extends Error {
@@ -16,6 +16,10 @@ export interface SessionConfig {
   /** ORT intra-op threads per session (0 lets ORT decide). */
   threads: number;
   log?: (message: string) => void;
+  /** The providers this node offers; defaults to the real install (injected to test either install state). */
+  backends?: () => RuntimeBackend[];
+  /** Opens one session; defaults to onnxruntime (injected to test a provider that is installed but fails). */
+  openSession?: (file: string, options: ort.InferenceSession.SessionOptions) => Promise<ort.InferenceSession>;
 }
 
 function options(provider: Provider, threads: number): ort.InferenceSession.SessionOptions {
@@ -38,12 +42,16 @@ export async function createSessions(
   config: SessionConfig,
 ): Promise<{ sessions: Record<Stage, ort.InferenceSession>; provider: Provider }> {
   const [first, ...rest] = STAGES;
+  const {
+    backends = listRuntimeBackends,
+    openSession = (file, opts) => ort.InferenceSession.create(file, opts),
+  } = config;
   const create = (stage: Stage, provider: Provider) =>
-    ort.InferenceSession.create(files[stage], options(provider, config.threads));
+    openSession(files[stage], options(provider, config.threads));
   const sessions: Partial<Record<Stage, ort.InferenceSession>> = {};
   let provider: Provider = "cpu";
   if (config.device !== "cpu") {
-    const cuda = listRuntimeBackends().find((backend) => backend.name === "cuda");
+    const cuda = backends().find((backend) => backend.name === "cuda");
     try {
       if (!cuda?.available) throw new Error(`CUDA provider ${cuda?.detail ?? GPU_INSTALL_HINT}`);
       sessions[first] = await create(first, "cuda");

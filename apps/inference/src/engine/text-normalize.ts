@@ -1,4 +1,4 @@
-import type { Variant } from "./contract";
+import type { Variant } from "@tts/api";
 
 /**
  * Upstream Chatterbox `punc_norm`: rewrites punctuation the models rarely saw in training (LLM-style ellipses,

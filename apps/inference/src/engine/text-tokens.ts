@@ -2,13 +2,9 @@ import { readFile } from "node:fs/promises";
 
 import { Tokenizer } from "@huggingface/tokenizers";
 
-import {
-  ENGLISH_EMOTION_TOKEN,
-  ENGLISH_START_TEXT,
-  ENGLISH_STOP_TEXT,
-  START_SPEECH,
-  type Variant,
-} from "./contract";
+import type { Variant } from "@tts/api";
+
+import { ENGLISH_EMOTION_TOKEN, ENGLISH_START_TEXT, ENGLISH_STOP_TEXT, START_SPEECH } from "./contract";
 
 export interface TextTokenizer {
   /** The LM's text input for already-normalized text (the variant's full template). */

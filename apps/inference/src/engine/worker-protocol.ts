@@ -1,8 +1,8 @@
-import type { Dtype, Variant } from "./contract";
+import type { Device, Dtype, Variant } from "@tts/api";
+
 import type { KvLayout } from "./bundle";
-import type { SynthesisResult, VoiceInput } from "./model";
-import type { GenerationSettings } from "@tts/api";
-import type { Device, Provider } from "./sessions";
+import type { GenerationOptions, SynthesisResult, VoiceInput } from "./model";
+import type { Provider } from "./sessions";
 
 /** What every engine worker loads (structured-cloned into the thread). */
 export interface WorkerConfig {
@@ -26,8 +26,8 @@ export interface SynthesizeMessage {
   id: number;
   text: string;
   voice?: VoiceInput;
-  settings: GenerationSettings;
-  seed: number;
+  /** Final options: defaults and the seed were resolved before the job was queued. */
+  options: GenerationOptions;
   /** Int32Array(1) over shared memory: the main thread sets it to 1 to cancel between decode steps. */
   cancel: SharedArrayBuffer;
 }

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { sendJson } from "./respond";
 
 /**
- * CORS allowlist: the browser calls this node directly in production (see DESIGN.md data flow), so only
+ * CORS allowlist: browsers call this node directly in production (streams cannot pass through Amplify), so only
  * configured origins may read responses. Returns true when the request was a preflight and is fully answered.
  */
 export function applyCors(

@@ -3,8 +3,9 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
-import { API_KEY_REQUIRED, appRouter, ServiceError, type ApiContext } from "@tts/api";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
+
+import { API_KEY_REQUIRED, appRouter, ServiceError, type ApiContext } from "@tts/api";
 
 import { requestContext, type Logger } from "../logger";
 import type { JobService } from "../services/job-service";
@@ -32,7 +33,31 @@ export interface InferenceServerOptions {
   variant: () => string | undefined;
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+/** A route's handler; `params` are the route pattern's captured (still percent-encoded) path segments. */
+type Handler = (req: IncomingMessage, res: ServerResponse, params: readonly string[]) => void | Promise<void>;
+
+/**
+ * The path of a request target, in origin form (`/a/b?q`) or absolute form (`http://host/a/b`). Anything else,
+ * such as `//x:99999` read as a URL or `*`, is the client's mistake: a 400, never an exception outside the handler.
+ */
+export function requestPath(target: string | undefined): string {
+  try {
+    const url = target?.startsWith("/") ? new URL(`http://localhost${target}`) : new URL(target ?? "");
+    if (url.protocol === "http:" || url.protocol === "https:") return url.pathname;
+  } catch {
+    // Falls through to the 400 below.
+  }
+  throw new ServiceError("BAD_REQUEST", `Malformed request target ${JSON.stringify(target?.slice(0, 200))}.`);
+}
+
+/** A percent-encoded path segment, decoded; a bad escape such as `%zz` is a 400. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new ServiceError("BAD_REQUEST", `Malformed percent-encoding in ${JSON.stringify(segment)}.`);
+  }
+}
 
 /** The inference node's HTTP surface: tRPC under /trpc plus the companion audio and operations routes. */
 export function createInferenceServer(options: InferenceServerOptions): Server {
@@ -61,8 +86,8 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
 
   const requireKey =
     (handler: Handler): Handler =>
-    (req, res) => {
-      if (authorize(req)) return handler(req, res);
+    (req, res, params) => {
+      if (authorize(req)) return handler(req, res, params);
       res.setHeader("WWW-Authenticate", "Bearer");
       sendError(res, new ServiceError("UNAUTHORIZED", API_KEY_REQUIRED));
     };
@@ -101,7 +126,6 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
         POST: requireKey((req, res) =>
           handleSpeech(req, res, {
             jobs: options.jobs,
-            voices: options.voices,
             maxJsonBytes: limits.maxJsonBytes,
             variant: options.variant,
           }),
@@ -114,12 +138,7 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
       methods: Object.fromEntries(
         ["GET", "HEAD"].map((method) => [
           method,
-          requireKey((req, res) => {
-            const id = decodeURIComponent(
-              /^\/v1\/audio\/([^/]+)$/.exec(new URL(req.url ?? "/", "http://x").pathname)?.[1] ?? "",
-            );
-            return serveStoredAudio(req, res, options.audio, id);
-          }),
+          requireKey((req, res, [id = ""]) => serveStoredAudio(req, res, options.audio, decodeSegment(id))),
         ]),
       ),
     },
@@ -130,10 +149,10 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const { requestId } = requestContext.getStore()!;
     const started = performance.now();
-    const pathname = new URL(req.url ?? "/", "http://localhost").pathname;
-    const route = pathname.startsWith("/trpc/") ? undefined : routes.find((r) => r.pattern.test(pathname));
+    // Set once the target parses; the log line falls back to the raw target.
+    let pathname: string | undefined;
     // Route templates, never raw paths, as labels: metric cardinality stays bounded whatever clients send.
-    const routeName = pathname.startsWith("/trpc/") ? "/trpc" : (route?.name ?? "unmatched");
+    let routeName = "unmatched";
     res.setHeader("X-Request-Id", requestId);
     // Bound so the line is written in this request's context (and so carries its requestId).
     res.on(
@@ -144,7 +163,7 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
         logger[quiet ? "debug" : "info"](
           {
             method: req.method,
-            path: pathname,
+            path: pathname ?? req.url?.slice(0, 200),
             status: res.statusCode,
             ms: Math.round(performance.now() - started),
           },
@@ -152,31 +171,32 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
         );
       }),
     );
-    if (applyCors(req, res, corsOrigins)) return;
-
     const fail = (error: unknown) => {
       if (error instanceof ServiceError) return sendError(res, error);
       logger.error({ err: error }, "request failed");
       sendError(res, new ServiceError("INTERNAL_SERVER_ERROR", `Internal error (request ${requestId}).`));
     };
     try {
-      if (pathname.startsWith("/trpc/")) {
-        return pathname === "/trpc/voices.create" ? trpcUpload(req, res) : trpc(req, res);
-      }
-      if (!route)
-        return sendError(res, new ServiceError("NOT_FOUND", `No route for ${req.method} ${pathname}`));
+      const path = (pathname = requestPath(req.url));
+      const trpcCall = path.startsWith("/trpc/");
+      const route = trpcCall ? undefined : routes.find((r) => r.pattern.test(path));
+      routeName = trpcCall ? "/trpc" : (route?.name ?? "unmatched");
+      if (applyCors(req, res, corsOrigins)) return;
+      if (trpcCall) return path === "/trpc/voices.create" ? trpcUpload(req, res) : trpc(req, res);
+      if (!route) return sendError(res, new ServiceError("NOT_FOUND", `No route for ${req.method} ${path}`));
       const handler = route.methods[req.method ?? ""];
       if (!handler) {
         res.setHeader("Allow", Object.keys(route.methods).join(", "));
         return sendJson(res, 405, {
           error: {
             code: "METHOD_NOT_ALLOWED",
-            message: `${req.method} is not allowed on ${pathname}`,
+            message: `${req.method} is not allowed on ${path}`,
             type: "method_not_allowed",
           },
         });
       }
-      void Promise.resolve(handler(req, res)).catch(fail);
+      const params = route.pattern.exec(path)!.slice(1);
+      void Promise.resolve(handler(req, res, params)).catch(fail);
     } catch (error) {
       fail(error);
     }

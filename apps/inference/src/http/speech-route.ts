@@ -1,16 +1,10 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 
-import {
-  audioFormatSchema,
-  generationSettingsSchema,
-  ServiceError,
-  synthesizeInput,
-  type Voice,
-} from "@tts/api";
 import { z } from "zod";
 
+import { audioFormatSchema, ServiceError, VARIANTS, withSettings } from "@tts/api";
+
 import type { JobService } from "../services/job-service";
-import type { VoiceLibrary } from "../services/voice-service";
 import { readJsonBody } from "./respond";
 
 /** OpenAI's names for its built-in voices: here they all mean the model's default voice. */
@@ -29,22 +23,18 @@ const OPENAI_VOICES = new Set([
   "default",
 ]);
 
-/** `POST /v1/audio/speech`, OpenAI's request shape plus Chatterbox's own generation settings. */
-const speechRequest = generationSettingsSchema.extend({
+/** `POST /v1/audio/speech`: OpenAI's request shape plus Chatterbox's own generation settings (`speed` is both). */
+const speechRequest = withSettings({
   model: z.string().min(1, "model must not be empty"),
   input: z.string().trim().min(1, "input must not be empty"),
   voice: z.string().min(1).default("default"),
-  response_format: z
-    .enum(audioFormatSchema.options, { message: "response_format must be wav, pcm or mp3" })
-    .default("mp3"),
-  speed: synthesizeInput.shape.speed,
+  response_format: audioFormatSchema.default("mp3"),
   stream_format: z.enum(["audio", "sse"]).default("audio"),
   instructions: z.string().optional(),
 });
 
 export interface SpeechRouteOptions {
   jobs: JobService;
-  voices: VoiceLibrary;
   maxJsonBytes: number;
   /** The loaded variant; `model` may name it, or any OpenAI model name (served by it). */
   variant: () => string | undefined;
@@ -62,11 +52,6 @@ function parseRequest(body: unknown) {
   return parsed.data;
 }
 
-async function resolveVoice(voices: VoiceLibrary, voice: string): Promise<Voice | null> {
-  if (OPENAI_VOICES.has(voice)) return null;
-  return voices.get(voice);
-}
-
 /** Answers with the audio once it is produced (as raw bytes, or as base64 deltas over SSE). */
 export async function handleSpeech(
   req: IncomingMessage,
@@ -76,7 +61,7 @@ export async function handleSpeech(
   const request = parseRequest(await readJsonBody(req, options.maxJsonBytes));
   const variant = options.variant();
   const modelName = request.model.toLowerCase();
-  for (const name of ["turbo", "english"]) {
+  for (const name of VARIANTS) {
     if (variant && modelName.includes(name) && name !== variant) {
       throw new ServiceError(
         "BAD_REQUEST",
@@ -84,26 +69,15 @@ export async function handleSpeech(
       );
     }
   }
-  const voice = await resolveVoice(options.voices, request.voice);
-  const {
-    model: _m,
-    input,
-    voice: _v,
-    response_format: format,
-    stream_format,
-    instructions: _i,
-    ...settings
-  } = request;
+  const { input, response_format: format, stream_format, settings } = request;
 
   // A client that goes away cancels the synthesis: generation stops within one decode step.
   const gone = new AbortController();
   res.on("close", () => {
     if (!res.writableFinished) gone.abort();
   });
-  const { result } = options.jobs.run(
-    { ...settings, text: input, voiceId: voice?.id ?? null, format },
-    gone.signal,
-  );
+  const voiceId = OPENAI_VOICES.has(request.voice) ? null : request.voice;
+  const { result } = await options.jobs.run({ text: input, voiceId, format, settings }, gone.signal);
   const { job, bytes, contentType } = await result;
 
   if (stream_format === "sse") {

@@ -1,16 +1,10 @@
 import path from "node:path";
 
-import {
-  DTYPE_SUFFIX,
-  DTYPES,
-  STAGES,
-  VARIANTS,
-  type Dtype,
-  type Stage,
-  type Variant,
-} from "../engine/contract";
+import { DTYPES, VARIANTS, type Dtype, type Variant } from "@tts/api";
 
-/** Which Chatterbox ONNX export, which precision, and where its files live (see chatterbox-onnx.md). */
+import { DTYPE_SUFFIX, STAGES, type Stage } from "../engine/contract";
+
+/** Which Chatterbox ONNX export, which precision, and where its files live (docs/model-contract.md). */
 
 export interface ModelFile {
   /** Relative to the repository root, `/`-separated. */
@@ -116,4 +110,9 @@ export function defaultCacheDir({
 /** One directory per pinned revision, so an update never mixes files from two revisions. */
 export function modelDir(cacheDir: string, spec: ModelSpec): string {
   return path.join(cacheDir, spec.repo.replace("/", "--"), spec.revision);
+}
+
+/** Where `file` (a `/`-separated repository path) lives inside a model directory. */
+export function localFilePath(dir: string, file: string): string {
+  return path.join(dir, ...file.split("/"));
 }

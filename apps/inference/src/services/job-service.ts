@@ -1,15 +1,17 @@
-import { encodeMp3, encodePcm16, encodeWav, STREAM_CONTENT_TYPES, timeStretch } from "@tts/audio";
 import {
   ServiceError,
   type AudioFormat,
   type Job,
   type JobProgress,
-  type SynthesizeInput,
+  type SynthesisRequest,
   type TtsService,
 } from "@tts/api";
+import { encodeMp3, encodePcm16, encodeWav, STREAM_CONTENT_TYPES, timeStretch } from "@tts/audio";
 
-import { SAMPLES_PER_TOKEN, SAMPLE_RATE } from "../engine/contract";
-import { EngineError, type Engine, type EngineResult } from "../engine/engine";
+import { SAMPLE_RATE, SAMPLES_PER_TOKEN } from "../engine/contract";
+import { EngineError, type Engine } from "../engine/engine";
+import type { SynthesisResult } from "../engine/model";
+import { resolveSettings, type ResolvedSettings } from "../engine/resolve-settings";
 import type { Logger } from "../logger";
 import { newId, requireId } from "../storage/ids";
 import type { AudioMeta, Collection, StoredObject } from "../storage/storage";
@@ -51,8 +53,8 @@ interface JobState {
 }
 
 const MP3_KBPS = 128;
-/** Finished jobs that did not produce audio (failed, cancelled) stay visible this long in `get`/`list`. */
-const FAILED_HISTORY = 500;
+/** How many jobs that ended without audio (failed, cancelled) stay visible in `get`/`list`, newest kept. */
+const UNFINISHED_JOBS_KEPT = 500;
 
 function encode(format: AudioFormat, waveform: Float32Array): Uint8Array {
   if (format === "mp3") return encodeMp3(waveform, SAMPLE_RATE, MP3_KBPS);
@@ -89,7 +91,8 @@ function storedJob(stored: StoredObject<AudioMeta>): Job {
  */
 export class JobService implements TtsService {
   private readonly active = new Map<string, JobState>();
-  private readonly failed = new Map<string, Job>();
+  /** Jobs that ended without audio (failed or cancelled), oldest first; finished audio lives in storage. */
+  private readonly unfinished = new Map<string, Job>();
   private draining = false;
   private averageJobMs = 5_000;
   private readonly now: () => number;
@@ -98,16 +101,19 @@ export class JobService implements TtsService {
     this.now = options.now ?? Date.now;
   }
 
-  synthesize(input: SynthesizeInput): Promise<Job> {
-    const state = this.start(input);
+  async synthesize(request: SynthesisRequest): Promise<Job> {
+    const state = await this.start(request);
     // Failures are recorded on the job; nobody awaits this promise for `synthesize`.
     state.result.catch(() => undefined);
-    return Promise.resolve({ ...state.job });
+    return { ...state.job };
   }
 
   /** Runs a job to the end for callers that answer with the audio itself; `signal` cancels it. */
-  run(input: SynthesizeInput, signal?: AbortSignal): { job: Job; result: Promise<RunResult> } {
-    const state = this.start(input);
+  async run(
+    request: SynthesisRequest,
+    signal?: AbortSignal,
+  ): Promise<{ job: Job; result: Promise<RunResult> }> {
+    const state = await this.start(request);
     signal?.addEventListener(
       "abort",
       () => state.controller.abort(new ServiceError("CLIENT_CLOSED_REQUEST", "The client went away.")),
@@ -120,8 +126,8 @@ export class JobService implements TtsService {
     requireId("job", id);
     const state = this.active.get(id);
     if (state) return { ...state.job };
-    const failed = this.failed.get(id);
-    if (failed) return failed;
+    const unfinished = this.unfinished.get(id);
+    if (unfinished) return unfinished;
     const stored = await this.options.audio.get(id);
     if (!stored) throw new ServiceError("NOT_FOUND", `No job with id ${id}.`);
     return storedJob(stored);
@@ -130,7 +136,7 @@ export class JobService implements TtsService {
   async list(limit: number): Promise<Job[]> {
     const stored = (await this.options.audio.list()).map(storedJob);
     const live = [...this.active.values()].map((state) => ({ ...state.job }));
-    return [...live, ...this.failed.values(), ...stored]
+    return [...live, ...this.unfinished.values(), ...stored]
       .sort((a, b) => b.createdAt - a.createdAt)
       .slice(0, limit);
   }
@@ -141,12 +147,12 @@ export class JobService implements TtsService {
     if (state) {
       state.controller.abort(new ServiceError("CLIENT_CLOSED_REQUEST", "The job was deleted."));
       await state.result.catch(() => undefined);
-      this.failed.delete(id);
+      this.unfinished.delete(id);
       return;
     }
-    const wasFailed = this.failed.delete(id);
+    const wasUnfinished = this.unfinished.delete(id);
     const wasStored = await this.options.audio.delete(id);
-    if (!wasFailed && !wasStored) throw new ServiceError("NOT_FOUND", `No job with id ${id}.`);
+    if (!wasUnfinished && !wasStored) throw new ServiceError("NOT_FOUND", `No job with id ${id}.`);
   }
 
   async *progress(id: string, signal: AbortSignal): AsyncIterable<JobProgress> {
@@ -226,19 +232,22 @@ export class JobService implements TtsService {
     this.options.metrics.inFlight(running);
   }
 
-  private start(input: SynthesizeInput): JobState {
+  private async start(request: SynthesisRequest): Promise<JobState> {
     const { engine: getEngine, maxTextLength, queueSize, metrics } = this.options;
+    if (request.text.length > maxTextLength) {
+      throw new ServiceError(
+        "BAD_REQUEST",
+        `The text is ${request.text.length} characters; the limit is ${maxTextLength}.`,
+      );
+    }
+    // An unknown voice is the caller's mistake: answer 404 now, not as a failed job later.
+    if (request.voiceId) await this.options.voices.get(request.voiceId);
+    // Checked after the await, so that no job slips past a drain or a full queue while the voice was looked up.
     if (this.draining)
       throw new ServiceError("SERVICE_UNAVAILABLE", "The server is shutting down; retry on another node.", 5);
     const engine = getEngine();
     if (!engine)
       throw new ServiceError("SERVICE_UNAVAILABLE", "The model is still loading; retry shortly.", 10);
-    if (input.text.length > maxTextLength) {
-      throw new ServiceError(
-        "BAD_REQUEST",
-        `The text is ${input.text.length} characters; the limit is ${maxTextLength}.`,
-      );
-    }
     const queued = this.stats().queued;
     const workers = engine.stats().workers;
     if (queued >= queueSize) {
@@ -250,19 +259,19 @@ export class JobService implements TtsService {
         retryAfter,
       );
     }
-    const createdAt = this.now();
+    const settings = resolveSettings(engine.info.variant, request.settings);
     const job: Job = {
       id: newId("tts"),
       status: "queued",
-      text: input.text,
-      voiceId: input.voiceId ?? null,
-      format: input.format,
-      createdAt,
+      text: request.text,
+      voiceId: request.voiceId ?? null,
+      format: request.format,
+      createdAt: this.now(),
       finishedAt: null,
       error: null,
       audio: null,
       tokens: null,
-      seed: input.seed ?? null,
+      seed: settings.generation.seed,
     };
     const state: JobState = {
       job,
@@ -272,12 +281,12 @@ export class JobService implements TtsService {
       result: Promise.resolve() as never,
     };
     this.active.set(job.id, state);
-    state.result = this.execute(engine, state, input);
+    state.result = this.execute(engine, state, settings);
     this.updateGauges();
     return state;
   }
 
-  private async execute(engine: Engine, state: JobState, input: SynthesizeInput): Promise<RunResult> {
+  private async execute(engine: Engine, state: JobState, settings: ResolvedSettings): Promise<RunResult> {
     const { job, controller } = state;
     const timer = setTimeout(
       () =>
@@ -291,9 +300,8 @@ export class JobService implements TtsService {
       const voice = job.voiceId
         ? { samples: await this.options.voices.samples(job.voiceId), key: `voice:${job.voiceId}` }
         : undefined;
-      const { text: _text, voiceId: _voiceId, format: _format, speed: _speed, ...settings } = input;
       const result = await engine.synthesize(
-        { text: job.text, voice, ...settings },
+        { text: job.text, voice, options: settings.generation },
         {
           signal: controller.signal,
           onStart: () => {
@@ -310,7 +318,7 @@ export class JobService implements TtsService {
           },
         },
       );
-      return await this.complete(state, result, startedAt, engine.info.variant, input.speed);
+      return await this.complete(state, result, startedAt, engine.info.variant, settings);
     } catch (error) {
       throw this.fail(state, controller.signal.aborted ? controller.signal.reason : error);
     } finally {
@@ -322,10 +330,10 @@ export class JobService implements TtsService {
 
   private async complete(
     state: JobState,
-    result: EngineResult,
+    result: SynthesisResult,
     startedAt: number,
     variant: string,
-    speed: number,
+    { generation, speed }: ResolvedSettings,
   ): Promise<RunResult> {
     const { job } = state;
     const waveform = speed === 1 ? result.waveform : timeStretch(result.waveform, result.sampleRate, speed);
@@ -338,7 +346,7 @@ export class JobService implements TtsService {
       contentType: STREAM_CONTENT_TYPES[job.format],
       durationSeconds: audioSeconds,
       variant,
-      seed: result.seed,
+      seed: generation.seed,
       tokens: result.tokens.length,
     });
     const done: Job = { ...storedJob(stored), createdAt: job.createdAt, finishedAt: this.now() };
@@ -375,8 +383,9 @@ export class JobService implements TtsService {
         { jobId: job.id, code: failure.code, err: failure.message },
         "synthesis did not complete",
       );
-    this.failed.set(job.id, { ...job });
-    if (this.failed.size > FAILED_HISTORY) this.failed.delete(this.failed.keys().next().value!);
+    this.unfinished.set(job.id, { ...job });
+    if (this.unfinished.size > UNFINISHED_JOBS_KEPT)
+      this.unfinished.delete(this.unfinished.keys().next().value!);
     this.emit(state, { type: "failed", code: failure.code, reason: failure.message });
     return failure;
   }

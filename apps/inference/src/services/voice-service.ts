@@ -1,8 +1,8 @@
-import { AudioError, prepareReferenceClip } from "@tts/audio";
 import { ServiceError, type Voice, type VoiceService } from "@tts/api";
+import { AudioError, prepareReferenceClip } from "@tts/audio";
 
-import type { Collection, StoredObject, VoiceMeta } from "../storage/storage";
 import { newId, requireId } from "../storage/ids";
+import type { Collection, StoredObject, VoiceMeta } from "../storage/storage";
 
 export interface VoiceServiceOptions {
   voices: Collection<VoiceMeta>;

@@ -1,8 +1,10 @@
-import { randomBytes } from "node:crypto";
-import type { FileHandle } from "node:fs/promises";
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 
+import { replaceFiles, syncDir, TEMP_MARKER } from "../fs/atomic-write";
+import { createKeyedLock } from "../fs/key-lock";
+import { ifExists, removeIfExists, statIfExists } from "../fs/missing";
+import { mapPool } from "../fs/pool";
 import { assertValidId, isValidId } from "./ids";
 import type {
   AudioMeta,
@@ -81,19 +83,14 @@ async function createFsCollection<M>(
   now: () => number,
 ): Promise<Collection<M>> {
   await mkdir(dir, { recursive: true });
+  // put/delete/updateMeta/sweep of one id run one at a time, so the last call wins cleanly.
   const exclusive = createKeyedLock();
   const binPath = (id: string) => path.join(dir, `${id}.bin`);
   const jsonPath = (id: string) => path.join(dir, `${id}.json`);
 
   async function readObject(id: string): Promise<StoredObject<M> | null> {
-    let text: string;
-    try {
-      text = await readFile(jsonPath(id), "utf8");
-    } catch (error) {
-      if (isMissing(error)) return null;
-      throw error;
-    }
-    return decodeObject<M>(id, text);
+    const text = await ifExists(readFile(jsonPath(id), "utf8"));
+    return text === undefined ? null : decodeObject<M>(id, text);
   }
 
   async function readVisible(id: string): Promise<StoredObject<M> | null> {
@@ -104,12 +101,7 @@ async function createFsCollection<M>(
   /** Opens the data of a visible object; the handle pins one version even if a put replaces it meanwhile. */
   async function openVisible(id: string): Promise<FileHandle | null> {
     if (!(await readVisible(id))) return null;
-    try {
-      return await open(binPath(id), "r");
-    } catch (error) {
-      if (isMissing(error)) return null; // deleted since the metadata was read
-      throw error;
-    }
+    return (await ifExists(open(binPath(id), "r"))) ?? null; // missing: deleted since the metadata was read
   }
 
   /** Metadata first: once the commit point is gone the object is gone, whatever happens to the data. */
@@ -123,7 +115,7 @@ async function createFsCollection<M>(
     const file = path.join(dir, name);
     // File ages are compared with the file system's own clock, not the injected one.
     const garbageCutoff = Date.now() - GARBAGE_AGE_MS;
-    if (name.includes(".tmp-")) {
+    if (name.includes(TEMP_MARKER)) {
       if (await isOlderThan(file, garbageCutoff)) await removeIfExists(file);
       return false;
     }
@@ -142,7 +134,7 @@ async function createFsCollection<M>(
       if (!isValidId(id) || names.has(`${id}.json`) || !(await isOlderThan(file, garbageCutoff)))
         return false;
       await exclusive(id, async () => {
-        if (!(await exists(jsonPath(id)))) await removeIfExists(file);
+        if (!(await statIfExists(jsonPath(id)))) await removeIfExists(file);
       });
     }
     return false;
@@ -162,7 +154,7 @@ async function createFsCollection<M>(
           createdAt,
           expiresAt: ttlMs === null ? null : createdAt + ttlMs,
         };
-        await commitFiles(dir, [
+        await replaceFiles([
           [binPath(id), data],
           [jsonPath(id), encodeObject(object)],
         ]);
@@ -211,7 +203,7 @@ async function createFsCollection<M>(
         const current = await readVisible(id);
         if (!current) return null;
         const updated: StoredObject<M> = { ...current, meta: update(current.meta) };
-        await commitFiles(dir, [[jsonPath(id), encodeObject(updated)]]);
+        await replaceFiles([[jsonPath(id), encodeObject(updated)]]);
         return updated;
       });
     },
@@ -231,7 +223,7 @@ async function createFsCollection<M>(
         .filter((name) => name.endsWith(".json"))
         .map((name) => name.slice(0, -".json".length))
         .filter(isValidId);
-      const objects = await mapLimit(ids, IO_CONCURRENCY, readObject);
+      const objects = await mapPool(ids, IO_CONCURRENCY, readObject);
       const at = now();
       return objects
         .filter((object): object is StoredObject<M> => object !== null && !isExpired(object, at))
@@ -241,7 +233,7 @@ async function createFsCollection<M>(
     async sweep(at = now()) {
       const names = await readdir(dir);
       const nameSet = new Set(names);
-      const expired = await mapLimit(names, IO_CONCURRENCY, (name) => sweepEntry(name, nameSet, at));
+      const expired = await mapPool(names, IO_CONCURRENCY, (name) => sweepEntry(name, nameSet, at));
       const count = expired.filter(Boolean).length;
       if (count > 0) await syncDir(dir);
       return count;
@@ -300,108 +292,7 @@ function checkRange(range: ByteRange | undefined): void {
   }
 }
 
-/**
- * Replaces each file atomically, in order: writes and fsyncs every `{file}.tmp-{random}` (in parallel), then
- * renames them over their targets and syncs the directory. On failure no temp file is left behind.
- */
-async function commitFiles(dir: string, files: [file: string, data: Uint8Array | string][]): Promise<void> {
-  const temps = files.map(([file, data]) => ({
-    tmp: `${file}.tmp-${randomBytes(6).toString("hex")}`,
-    file,
-    data,
-  }));
-  try {
-    const written = await Promise.allSettled(temps.map(({ tmp, data }) => writeDurably(tmp, data)));
-    const failure = written.find((result) => result.status === "rejected");
-    if (failure) throw failure.reason;
-    for (const { tmp, file } of temps) await rename(tmp, file);
-  } catch (error) {
-    await Promise.all(temps.map(({ tmp }) => removeIfExists(tmp)));
-    throw error;
-  }
-  await syncDir(dir);
-}
-
-async function writeDurably(file: string, data: Uint8Array | string): Promise<void> {
-  const handle = await open(file, "wx");
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Makes renames and unlinks in `dir` survive a power loss, not just a process restart. */
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function removeIfExists(file: string): Promise<boolean> {
-  try {
-    await unlink(file);
-    return true;
-  } catch (error) {
-    if (isMissing(error)) return false; // a concurrent delete or sweep got there first
-    throw error;
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch (error) {
-    if (isMissing(error)) return false;
-    throw error;
-  }
-}
-
 async function isOlderThan(file: string, cutoffMs: number): Promise<boolean> {
-  try {
-    return (await stat(file)).mtimeMs < cutoffMs;
-  } catch (error) {
-    if (isMissing(error)) return false;
-    throw error;
-  }
-}
-
-function isMissing(error: unknown): boolean {
-  return error instanceof Error && (error as NodeJS.ErrnoException).code === "ENOENT";
-}
-
-/** Serializes tasks per key (put/delete/updateMeta/sweep of one id), so the last call wins cleanly. */
-function createKeyedLock() {
-  const tails = new Map<string, Promise<void>>();
-  return async function exclusive<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const result = (tails.get(key) ?? Promise.resolve()).then(task);
-    const tail = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    tails.set(key, tail);
-    try {
-      return await result;
-    } finally {
-      if (tails.get(key) === tail) tails.delete(key);
-    }
-  };
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
+  const stats = await statIfExists(file);
+  return stats !== undefined && stats.mtimeMs < cutoffMs;
 }

@@ -2,6 +2,7 @@
  * The storage driver contract shared by the file-system driver (one machine) and a future S3 driver (many
  * machines behind a load balancer): nothing here assumes paths, file handles or a single process.
  */
+import type { AudioFormat } from "@tts/api";
 
 export interface VoiceMeta {
   name: string;
@@ -14,7 +15,7 @@ export interface VoiceMeta {
 export interface AudioMeta {
   text: string;
   voiceId: string | null;
-  format: "wav" | "mp3" | "pcm";
+  format: AudioFormat;
   contentType: string;
   durationSeconds: number;
   variant: string;

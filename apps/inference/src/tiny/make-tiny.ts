@@ -1,9 +1,10 @@
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 
+import type { Variant } from "@tts/api";
 import { encodeWav } from "@tts/audio";
 
-import { DTYPE_SUFFIX, SAMPLE_RATE, STAGES, type Variant } from "../engine/contract";
+import { DTYPE_SUFFIX, SAMPLE_RATE, STAGES } from "../engine/contract";
 import { syntheticVoice } from "../engine/synthetic-voice";
 import { buildTinyGraph, type TinyModelConfig } from "./tiny-graphs";
 import { englishTokenizer, turboTokenizer } from "./tiny-tokenizer";
@@ -38,6 +39,12 @@ async function writeAtomic(file: string, data: Uint8Array | string): Promise<voi
  * .onnx_data sidecar, tokenizer.json, default_voice.wav, and tiny.json describing how it was made.
  */
 export async function makeTinyBundle(dir: string, options: TinyBundleOptions): Promise<TinyBundle> {
+  const stopAfter = options.stopAfter === undefined ? 24 : options.stopAfter;
+  // Checked at run time: a CLI parser's value reaches here unchecked (commander stores a parser's null as ""),
+  // and a non-number would silently make the graph stop at once.
+  if (stopAfter !== null && !(Number.isInteger(stopAfter) && stopAfter >= 0)) {
+    throw new RangeError(`stopAfter must be a whole number >= 0 or null (got ${JSON.stringify(stopAfter)})`);
+  }
   const tokenizer = options.variant === "turbo" ? turboTokenizer() : englishTokenizer();
   const config: TinyModelConfig = {
     variant: options.variant,
@@ -45,7 +52,7 @@ export async function makeTinyBundle(dir: string, options: TinyBundleOptions): P
     heads: options.heads ?? 4,
     layers: options.layers ?? 2,
     kvDtype: options.kvDtype ?? "float32",
-    stopAfter: options.stopAfter === undefined ? 24 : options.stopAfter,
+    stopAfter,
     textVocab: tokenizer.vocabSize,
     seed: options.seed ?? 0,
   };

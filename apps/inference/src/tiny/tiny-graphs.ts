@@ -10,7 +10,8 @@
  * and -100 before (or always, when `stopAfter` is null), so the stop step is exact and the token-limit path is
  * reachable on demand.
  */
-import { createRng, type Rng } from "../engine/rng";
+import type { Variant } from "@tts/api";
+
 import {
   ENGLISH_EMOTION_TOKEN,
   LOGITS_VOCAB,
@@ -25,8 +26,8 @@ import {
   START_SPEECH,
   STOP_SPEECH,
   type Stage,
-  type Variant,
 } from "../engine/contract";
+import { createRng, type Rng } from "../engine/rng";
 import { GraphBuilder } from "./graph-builder";
 import { attr } from "./onnx-writer";
 

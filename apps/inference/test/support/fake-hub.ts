@@ -1,10 +1,8 @@
 import { randomBytes } from "node:crypto";
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import { createServer } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
-import type { ModelSpec } from "../../src/models/registry";
-import { resolveModel } from "../../src/models/registry";
+import { resolveModel, type ModelSpec } from "../../src/models/registry";
 
 /** A real repository layout with small random contents; root files keep no pinned size, like the registry. */
 export function fakeSpec(

@@ -3,9 +3,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { createTRPCClient } from "@trpc/client";
+import { EventSource } from "eventsource";
+
 import type { AppRouter } from "@tts/api";
 import { apiLinks } from "@tts/api/client";
-import { EventSource } from "eventsource";
 
 import { createLogger, type Logger } from "../../src/logger";
 import { createInferenceNode, type InferenceNode, type NodeSettings } from "../../src/node";

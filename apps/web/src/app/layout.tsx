@@ -4,6 +4,7 @@ import type { ReactNode } from "react";
 
 import { getWebEnv } from "../env";
 import { TRPCReactProvider } from "../trpc/react";
+
 import "./globals.css";
 
 export const metadata: Metadata = {

@@ -1,7 +1,8 @@
 "use client";
 
-import type { Job } from "@tts/api";
 import { useState, type FormEvent } from "react";
+
+import type { Job } from "@tts/api";
 
 import { api } from "../trpc/react";
 
@@ -119,7 +120,15 @@ export function SpeakPanel({ apiBase }: { apiBase: string }) {
       )}
       {jobId && !result && <JobView key={jobId} id={jobId} apiBase={apiBase} onDone={setResult} />}
       {result?.audio && (
-        <audio controls autoPlay data-testid="result-audio" src={`${apiBase}${result.audio.url}`}>
+        // Which job and voice made this result, so a new result can be told from the previous one.
+        <audio
+          controls
+          autoPlay
+          data-testid="result-audio"
+          data-job-id={result.id}
+          data-voice-id={result.voiceId ?? undefined}
+          src={`${apiBase}${result.audio.url}`}
+        >
           <track kind="captions" />
         </audio>
       )}

@@ -2,9 +2,10 @@
 
 import { QueryClientProvider, type QueryClient } from "@tanstack/react-query";
 import { createTRPCReact } from "@trpc/react-query";
+import { useState, type ReactNode } from "react";
+
 import type { AppRouter } from "@tts/api";
 import { apiLinks } from "@tts/api/client";
-import { useState, type ReactNode } from "react";
 
 import { makeQueryClient } from "./query-client";
 

@@ -2,6 +2,7 @@ import "server-only";
 
 import { createTRPCClient, httpBatchLink } from "@trpc/client";
 import { createServerSideHelpers } from "@trpc/react-query/server";
+
 import type { AppRouter } from "@tts/api";
 
 import { getWebEnv } from "../env";

@@ -1,7 +1,13 @@
+import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
 import { TRPCError } from "@trpc/server";
-import { describe, expect, it } from "vitest";
+import { createHTTPServer } from "@trpc/server/adapters/standalone";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { z } from "zod";
 
-import { createCaller } from "../root";
+import type { ApiContext } from "../context";
+import { ServiceError } from "../errors";
+import { appRouter, createCaller, type AppRouter } from "../root";
+import { synthesizeInput } from "../schemas/tts";
 import { testContext } from "../test-context";
 
 function wavForm(name?: string): FormData {
@@ -19,6 +25,29 @@ async function rejection(promise: Promise<unknown>): Promise<TRPCError> {
     throw error;
   }
   throw new Error("expected a TRPCError");
+}
+
+/**
+ * A tRPC client talking over real HTTP to the router behind tRPC's standalone adapter (the inference node's):
+ * its errors are what clients see, shaped by the error formatter, which a server-side caller skips.
+ */
+async function httpClient(ctx: ApiContext) {
+  const server = createHTTPServer({ router: appRouter, createContext: () => ctx });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const address = server.address();
+  if (!address || typeof address === "string") throw new Error("no TCP address");
+  return createTRPCClient<AppRouter>({ links: [httpLink({ url: `http://127.0.0.1:${address.port}` })] });
+}
+
+async function clientRejection(promise: Promise<unknown>): Promise<TRPCClientError<AppRouter>> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof TRPCClientError) return error as TRPCClientError<AppRouter>;
+    throw error;
+  }
+  throw new Error("expected a TRPCClientError");
 }
 
 describe("voices router", () => {
@@ -85,8 +114,23 @@ describe("tts router", () => {
     );
   });
 
-  it("maps service errors to their codes, keeping the retry hint", async () => {
-    const api = createCaller(testContext());
+  it("gives clients the flattened zod issues of a bad input, field by field", async () => {
+    const bad = { text: "   ", temperature: "hot" };
+    const client = await httpClient(testContext());
+    const error = await clientRejection(client.tts.synthesize.mutate(bad as never));
+    const parsed = synthesizeInput.safeParse(bad);
+    if (parsed.success) throw new Error("the bad input parsed");
+    const expected = z.flattenError(parsed.error);
+    // The schema itself must name both fields, or this would compare nothing.
+    expect(Object.keys(expected.fieldErrors).sort()).toEqual(["temperature", "text"]);
+    expect(error.data).toMatchObject({ code: "BAD_REQUEST", httpStatus: 400, retryAfterSeconds: null });
+    expect(error.data?.zodError).toEqual(expected);
+    expect(error.data).not.toHaveProperty("stack");
+  });
+
+  it("maps service errors to their codes, keeping the retry hint in what clients see", async () => {
+    const ctx = testContext();
+    const api = createCaller(ctx);
     await api.tts.synthesize({ text: "one" });
     await api.tts.synthesize({ text: "two" });
     const full = await rejection(api.tts.synthesize({ text: "three" }));
@@ -95,5 +139,22 @@ describe("tts router", () => {
     expect((await rejection(api.tts.get({ id: "tts_99999999" }))).message).toBe(
       "No job with id tts_99999999.",
     );
+    const { cause } = full;
+    if (!(cause instanceof ServiceError)) throw new Error("the full queue did not raise a ServiceError");
+    expect(cause.retryAfterSeconds).toBeGreaterThan(0);
+    // A server-side caller skips the error formatter: the hint must survive the trip to a real client.
+    const client = await httpClient(ctx);
+    const seen = await clientRejection(client.tts.synthesize.mutate({ text: "three" }));
+    expect(seen.message).toBe(cause.message);
+    expect(seen.data).toMatchObject({
+      code: "TOO_MANY_REQUESTS",
+      httpStatus: 429,
+      retryAfterSeconds: cause.retryAfterSeconds,
+      zodError: null,
+    });
+    expect(seen.data).not.toHaveProperty("stack");
+    // A service error without a hint says so explicitly.
+    const missing = await clientRejection(client.tts.get.query({ id: "tts_99999999" }));
+    expect(missing.data).toMatchObject({ code: "NOT_FOUND", httpStatus: 404, retryAfterSeconds: null });
   });
 });

@@ -7,21 +7,29 @@ export const idSchema = z.string().regex(ID_PATTERN, "must be an id of 8-64 lett
 
 export const byIdInput = z.object({ id: idSchema });
 
-export const audioFormatSchema = z.enum(["wav", "mp3", "pcm"]);
-export type AudioFormat = z.infer<typeof audioFormatSchema>;
+/** What `delete` procedures answer. */
+export const deletedSchema = z.object({ id: idSchema, deleted: z.literal(true) });
 
-/** Generation settings a caller may set; anything left out takes the variant's upstream default. */
-export const generationSettingsSchema = z.object({
-  seed: z.number().int().min(0).max(0xffffffff).optional(),
-  greedy: z.boolean().optional(),
-  maxTokens: z.number().int().min(1).max(4000).optional(),
-  temperature: z.number().gt(0).max(5).optional(),
-  topK: z.number().int().min(0).optional(),
-  topP: z.number().gt(0).max(1).optional(),
-  minP: z.number().min(0).lt(1).optional(),
-  repetitionPenalty: z.number().gt(0).max(10).optional(),
-  exaggeration: z.number().min(0).max(2).optional(),
-  cfgWeight: z.number().min(0).max(5).optional(),
+// The lists every layer shares (env, CLI, engine, HTTP routes, storage, web app): each is written once, here.
+
+/** Chatterbox variants the engine runs. */
+export const VARIANTS = ["turbo", "english"] as const;
+export const variantSchema = z.enum(VARIANTS);
+export type Variant = z.infer<typeof variantSchema>;
+
+/** Published weight precisions (file suffixes in the engine's model contract). */
+export const DTYPES = ["fp32", "fp16", "q8", "q4", "q4f16"] as const;
+export const dtypeSchema = z.enum(DTYPES);
+export type Dtype = z.infer<typeof dtypeSchema>;
+
+/** Where inference runs: `auto` tries CUDA and falls back to CPU. */
+export const DEVICES = ["auto", "cpu", "cuda"] as const;
+export const deviceSchema = z.enum(DEVICES);
+export type Device = z.infer<typeof deviceSchema>;
+
+/** Encodings the node produces for synthesized audio. */
+export const AUDIO_FORMATS = ["wav", "mp3", "pcm"] as const;
+export const audioFormatSchema = z.enum(AUDIO_FORMATS, {
+  message: `must be one of ${AUDIO_FORMATS.join(", ")}`,
 });
-
-export type GenerationSettings = z.infer<typeof generationSettingsSchema>;
+export type AudioFormat = z.infer<typeof audioFormatSchema>;

@@ -1,19 +1,16 @@
 import { z } from "zod";
 
-import { audioFormatSchema, generationSettingsSchema, idSchema } from "./common";
+import { audioFormatSchema, idSchema } from "./common";
+import { withSettings } from "./generation";
 
-export const synthesizeInput = generationSettingsSchema.extend({
+/** Sent flat (`{ text, voiceId, format, seed, speed, ... }`); parsed into `{ text, voiceId, format, settings }`. */
+export const synthesizeInput = withSettings({
   text: z.string().trim().min(1, "text must not be empty"),
   voiceId: idSchema.nullish(),
   format: audioFormatSchema.default("wav"),
-  /** Playback speed without a pitch change (time-stretched after synthesis). */
-  speed: z
-    .number()
-    .min(0.25, "speed must be between 0.25 and 4")
-    .max(4, "speed must be between 0.25 and 4")
-    .default(1),
 });
-export type SynthesizeInput = z.infer<typeof synthesizeInput>;
+/** A parsed synthesis request: what the service receives. */
+export type SynthesisRequest = z.output<typeof synthesizeInput>;
 
 export const jobStatusSchema = z.enum(["queued", "running", "done", "failed", "cancelled"]);
 export type JobStatus = z.infer<typeof jobStatusSchema>;

@@ -1,6 +1,7 @@
-import { byIdInput } from "../../schemas/common";
-import { jobSchema, listJobsInput, synthesizeInput } from "../../schemas/tts";
-import { createTRPCRouter, protectedProcedure, publicProcedure } from "../../trpc";
+import { byIdInput } from "../schemas/common";
+import { jobSchema, listJobsInput, synthesizeInput } from "../schemas/tts";
+import { createTRPCRouter, protectedProcedure, publicProcedure } from "../trpc";
+import { deleteById } from "./delete-by-id";
 
 export const ttsRouter = createTRPCRouter({
   /** Queues a synthesis; returns the job at once (`queued`). Follow it with `progress`, fetch it with `get`. */
@@ -16,10 +17,7 @@ export const ttsRouter = createTRPCRouter({
     .input(listJobsInput)
     .output(jobSchema.array())
     .query(({ ctx, input }) => ctx.tts.list(input.limit)),
-  delete: protectedProcedure.input(byIdInput).mutation(async ({ ctx, input }) => {
-    await ctx.tts.delete(input.id);
-    return { id: input.id, deleted: true as const };
-  }),
+  delete: deleteById((ctx, id) => ctx.tts.delete(id)),
   /** Server-sent events: queue position, tokens generated, audio seconds, then done or failed. */
   progress: publicProcedure.input(byIdInput).subscription(async function* ({ ctx, input, signal }) {
     yield* ctx.tts.progress(input.id, signal ?? new AbortController().signal);

@@ -1,9 +1,8 @@
 import { Writable } from "node:stream";
 
-import type { SingleBar } from "cli-progress";
-import { MultiBar } from "cli-progress";
+import { MultiBar, type SingleBar } from "cli-progress";
 
-import type { DownloadProgress } from "./download";
+import type { DownloadProgress } from "./download-progress";
 
 export interface ProgressReporterOptions {
   /** Draw live bars (a terminal) or log one JSON object per line (CI, files, pipes). */

@@ -1,6 +1,7 @@
-import { byIdInput } from "../../schemas/common";
-import { createVoiceInput, renameVoiceInput, voiceSchema } from "../../schemas/voices";
-import { createTRPCRouter, protectedProcedure, publicProcedure } from "../../trpc";
+import { byIdInput } from "../schemas/common";
+import { createVoiceInput, renameVoiceInput, voiceSchema } from "../schemas/voices";
+import { createTRPCRouter, protectedProcedure, publicProcedure } from "../trpc";
+import { deleteById } from "./delete-by-id";
 
 export const voicesRouter = createTRPCRouter({
   /** Multipart upload: `file` (any WAV the audio package decodes) and an optional `name`. */
@@ -17,8 +18,5 @@ export const voicesRouter = createTRPCRouter({
     .input(renameVoiceInput)
     .output(voiceSchema)
     .mutation(({ ctx, input }) => ctx.voices.rename(input.id, input.name)),
-  delete: protectedProcedure.input(byIdInput).mutation(async ({ ctx, input }) => {
-    await ctx.voices.delete(input.id);
-    return { id: input.id, deleted: true as const };
-  }),
+  delete: deleteById((ctx, id) => ctx.voices.delete(id)),
 });

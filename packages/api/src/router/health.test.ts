@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
-import { createCaller } from "../../root";
-import { testContext } from "../../test-context";
+import { createCaller } from "../root";
+import { testContext } from "../test-context";
 
 describe("health", () => {
   it("reports service, version, uptime, ONNX Runtime backends and model state", async () => {

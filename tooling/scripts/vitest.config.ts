@@ -1,0 +1,3 @@
+import { defineVitestConfig } from "@tts/vitest-config";
+
+export default defineVitestConfig();

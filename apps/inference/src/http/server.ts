@@ -37,11 +37,13 @@ export interface InferenceServerOptions {
 type Handler = (req: IncomingMessage, res: ServerResponse, params: readonly string[]) => void | Promise<void>;
 
 /**
- * The path of a request target, in origin form (`/a/b?q`) or absolute form (`http://host/a/b`). Anything else,
- * such as `//x:99999` read as a URL or `*`, is the client's mistake: a 400, never an exception outside the handler.
+ * The path of a request target, in origin form (`/a/b?q`) or absolute form (`http://host/a/b`). Anything else is
+ * the client's mistake and a 400, never an exception outside the handler: `*`, and paths starting with `//`, which
+ * URL parsers read as a host (`//x:99999` is a host with an invalid port).
  */
 export function requestPath(target: string | undefined): string {
   try {
+    if (target?.startsWith("//")) throw new TypeError("a path must not start with //");
     const url = target?.startsWith("/") ? new URL(`http://localhost${target}`) : new URL(target ?? "");
     if (url.protocol === "http:" || url.protocol === "https:") return url.pathname;
   } catch {

@@ -15,7 +15,7 @@ export interface ApiLinkOptions {
   url: string;
   /** Per-request headers (e.g. `Authorization: Bearer <key>` for programmatic clients). */
   headers?: () => HTTPHeaders;
-  /** Where there is no global EventSource (Node 20), pass a compatible one (e.g. the `eventsource` package). */
+  /** Node.js (24 included) has no global EventSource: pass a compatible one (e.g. the `eventsource` package). */
   EventSource?: Parameters<typeof httpSubscriptionLink>[0]["EventSource"];
 }
 

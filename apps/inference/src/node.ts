@@ -103,7 +103,6 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
     limits: { maxJsonBytes: settings.maxJsonBytes, maxUploadBytes: settings.maxUploadBytes },
     metrics,
     jobs,
-    voices,
     audio: storage.audio,
     readiness: () =>
       draining

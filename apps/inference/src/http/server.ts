@@ -9,7 +9,6 @@ import { API_KEY_REQUIRED, appRouter, ServiceError, type ApiContext } from "@tts
 
 import { requestContext, type Logger } from "../logger";
 import type { JobService } from "../services/job-service";
-import type { VoiceLibrary } from "../services/voice-service";
 import type { AudioMeta, Collection } from "../storage/storage";
 import { serveStoredAudio } from "./audio-route";
 import { applyCors } from "./cors";
@@ -26,7 +25,6 @@ export interface InferenceServerOptions {
   limits: { maxJsonBytes: number; maxUploadBytes: number };
   metrics: Metrics;
   jobs: JobService;
-  voices: VoiceLibrary;
   audio: Collection<AudioMeta>;
   /** Ready = model loaded and warmed, and not draining. */
   readiness: () => { ready: boolean; reason: string };

@@ -346,6 +346,42 @@ describe("createFsStorage", () => {
     expect(await files(path.join(dataDir, "audio"))).toEqual([]);
   });
 
+  it("streams an object in with a writer: readable while written, invisible until committed, patchable", async () => {
+    const root = await tempRoot();
+    const { audio } = await open({ dataDir: root });
+    const id = newId("tts");
+    const writer = await audio.createWriter(id);
+    const parts = [bytes(10), bytes(5000), bytes(3)];
+    for (const part of parts) await writer.append(part);
+    expect(writer.size).toBe(5013);
+    expect(await writer.read(8, 12)).toEqual(
+      new Uint8Array([...parts[0]!.subarray(8), ...parts[1]!.subarray(0, 2)]),
+    );
+    expect(await writer.read(5010, 9999)).toEqual(parts[2]);
+    expect(await audio.get(id)).toBeNull();
+    expect(await audio.list()).toEqual([]);
+
+    const header = new Uint8Array([1, 2, 3, 4]);
+    const stored = await writer.commit(audioMeta("streamed"), [{ offset: 2, data: header }]);
+    expect(stored).toMatchObject({ id, size: 5013, meta: { text: "streamed" } });
+    const expected = new Uint8Array([...parts[0]!, ...parts[1]!, ...parts[2]!]);
+    expected.set(header, 2);
+    expect(await audio.read(id)).toEqual(expected);
+    expect((await audio.list()).map((o) => o.id)).toEqual([id]);
+    expect((await readdir(path.join(root, "audio"))).sort()).toEqual([`${id}.bin`, `${id}.json`]);
+  });
+
+  it("leaves nothing behind when a writer is aborted", async () => {
+    const root = await tempRoot();
+    const { audio } = await open({ dataDir: root });
+    const id = newId("tts");
+    const writer = await audio.createWriter(id);
+    await writer.append(bytes(100));
+    await writer.abort();
+    expect(await audio.get(id)).toBeNull();
+    expect(await readdir(path.join(root, "audio"))).toEqual([]);
+  });
+
   it("rejects bad ids with InvalidIdError before touching the file system", async () => {
     const root = await tempRoot();
     const dataDir = path.join(root, "data");

@@ -23,6 +23,7 @@ import {
 import { applyCfg, sampleToken, validateSamplingParams, type SamplingParams } from "./logits";
 import { createRng } from "./rng";
 import { createSessions, type Provider } from "./sessions";
+import { DEFAULT_STREAMING, StreamDecoder, type StreamingOptions } from "./stream-decoder";
 import { normalizeText } from "./text-normalize";
 import { loadTokenizer, type TextTokenizer } from "./text-tokens";
 import { voiceKey } from "./voice-key";
@@ -36,6 +37,8 @@ export interface LoadOptions {
   log?: (message: string) => void;
   /** Voices whose conditioning stays cached (LRU). */
   voiceCacheSize?: number;
+  /** How audio is decoded while tokens are generated (DEFAULT_STREAMING unless given). */
+  streaming?: StreamingOptions;
 }
 
 /** What speech_encoder makes of a voice; depends only on the clip, so it is computed once per clip. */
@@ -67,11 +70,15 @@ export interface StageTimings {
   encoderMs: number;
   prefillMs: number;
   stepMs: number[];
+  /** Summed over every streamed window. */
   decoderMs: number;
+  /** From the start of the synthesis to its first audio chunk. */
+  firstAudioMs: number;
   totalMs: number;
 }
 
 export interface SynthesisResult {
+  /** The whole waveform, unless `onAudio` took it chunk by chunk (then empty). */
   waveform: Float32Array;
   sampleRate: number;
   /** Generated speech token ids (START and STOP excluded), as sampled. */
@@ -81,11 +88,15 @@ export interface SynthesisResult {
   stopReason: "stop-token" | "max-tokens";
   voiceCached: boolean;
   timings: StageTimings;
+  /** Tokens run through the decoder, windows' context included: linear in the length, never quadratic. */
+  decodedTokens: number;
 }
 
 export interface SynthesisHooks {
   /** Called after every generated token; throwing from here (e.g. on cancellation) ends the synthesis. */
   onToken?: (generated: number) => void;
+  /** Audio as it is decoded, in order (24 kHz); the result's waveform is then left empty. */
+  onAudio?: (samples: Float32Array) => void;
 }
 
 export class SynthesisError extends Error {
@@ -102,6 +113,20 @@ function int64(values: readonly number[], dims: readonly number[]): ort.Tensor {
     BigInt64Array.from(values, (v) => BigInt(v)),
     dims,
   );
+}
+
+function promptTokens(conditioning: Conditioning): number[] {
+  return Array.from(conditioning.audioTokens.data as BigInt64Array, Number);
+}
+
+function concatSamples(chunks: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(chunks.reduce((total, chunk) => total + chunk.length, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
 }
 
 /** English embed_tokens positions for the prefill template: speech-range ids (emotion, START) sit at 0. */
@@ -143,6 +168,7 @@ export class ChatterboxModel {
     private readonly sessions: Record<Stage, ort.InferenceSession>,
     private readonly tokenizer: TextTokenizer,
     private readonly voiceCacheSize: number,
+    private readonly streaming: StreamingOptions,
   ) {}
 
   static async load(dir: string, options: LoadOptions): Promise<ChatterboxModel> {
@@ -158,6 +184,7 @@ export class ChatterboxModel {
       sessions,
       tokenizer,
       options.voiceCacheSize ?? 32,
+      options.streaming ?? DEFAULT_STREAMING,
     );
   }
 
@@ -272,7 +299,14 @@ export class ChatterboxModel {
     if (!Number.isInteger(options.maxTokens) || options.maxTokens < 1)
       throw new RangeError(`maxTokens must be a whole number >= 1 (got ${options.maxTokens})`);
     const started = performance.now();
-    const timings: StageTimings = { encoderMs: 0, prefillMs: 0, stepMs: [], decoderMs: 0, totalMs: 0 };
+    const timings: StageTimings = {
+      encoderMs: 0,
+      prefillMs: 0,
+      stepMs: [],
+      decoderMs: 0,
+      firstAudioMs: 0,
+      totalMs: 0,
+    };
 
     let mark = performance.now();
     const { conditioning, cached } = await this.conditioning(voice ?? (await this.defaultVoice()));
@@ -303,6 +337,18 @@ export class ChatterboxModel {
     let pastLength = prefill.dims[1]!;
     timings.prefillMs = performance.now() - mark;
 
+    const chunks: Float32Array[] = [];
+    const stream = new StreamDecoder(
+      (window) => this.decode(conditioning, window),
+      this.streaming,
+      (samples) => {
+        if (timings.firstAudioMs === 0) timings.firstAudioMs = performance.now() - started;
+        if (hooks.onAudio) hooks.onAudio(samples);
+        else chunks.push(samples);
+      },
+    );
+    // Only real codes reach the decoder; a token-limit run has no STOP, so nothing else is dropped.
+    const speech: number[] = [];
     const rng = createRng(options.seed);
     const generated = [START_SPEECH];
     // Upstream Turbo penalizes START only on the first step, then the generated tokens alone.
@@ -322,6 +368,10 @@ export class ChatterboxModel {
       }
       generated.push(token);
       hooks.onToken?.(generated.length - 1);
+      if (token < SPEECH_CODES) {
+        speech.push(token);
+        await stream.push(speech);
+      }
       if (generated.length - 1 >= options.maxTokens) break;
       mark = performance.now();
       const embeds = await this.embed(
@@ -334,32 +384,34 @@ export class ChatterboxModel {
       timings.stepMs.push(performance.now() - mark);
     }
 
-    const tokens = generated.slice(1);
-    // Only real codes reach the decoder; a token-limit run has no STOP, so nothing else is dropped.
-    const speech = tokens.filter((id) => id < SPEECH_CODES);
-    const prompt = Array.from(conditioning.audioTokens.data as BigInt64Array, Number);
-    const decoderTokens = [
-      ...prompt,
-      ...speech,
-      ...(english ? [] : new Array<number>(TURBO_SILENCE_COUNT).fill(TURBO_SILENCE_TOKEN)),
-    ];
-    mark = performance.now();
-    const decoded = await this.sessions.conditional_decoder.run({
-      speech_tokens: int64(decoderTokens, [1, decoderTokens.length]),
-      speaker_embeddings: conditioning.speakerEmbeddings,
-      speaker_features: conditioning.speakerFeatures,
-    });
-    timings.decoderMs = performance.now() - mark;
+    const ending = english ? [] : new Array<number>(TURBO_SILENCE_COUNT).fill(TURBO_SILENCE_TOKEN);
+    await stream.finish([...speech, ...ending]);
+    timings.decoderMs = stream.decoderMs;
     timings.totalMs = performance.now() - started;
     return {
-      waveform: floatData(decoded.waveform!),
+      waveform: concatSamples(chunks),
       sampleRate: SAMPLE_RATE,
-      tokens,
-      decoderTokens,
+      tokens: generated.slice(1),
+      decoderTokens: [...promptTokens(conditioning), ...speech, ...ending],
       stopReason,
       voiceCached: cached,
       timings,
+      decodedTokens: stream.decodedTokens,
     };
+  }
+
+  /**
+   * conditional_decoder over the voice's prompt tokens and `tokens`: 960 samples per token (the graph cuts the
+   * prompt's share). The streaming decoder calls this per window.
+   */
+  async decode(conditioning: Conditioning, tokens: readonly number[]): Promise<Float32Array> {
+    const ids = [...promptTokens(conditioning), ...tokens];
+    const decoded = await this.sessions.conditional_decoder.run({
+      speech_tokens: int64(ids, [1, ids.length]),
+      speaker_embeddings: conditioning.speakerEmbeddings,
+      speaker_features: conditioning.speakerFeatures,
+    });
+    return floatData(decoded.waveform!);
   }
 
   /**

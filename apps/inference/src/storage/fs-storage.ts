@@ -1,4 +1,5 @@
-import { mkdir, open, readdir, readFile, type FileHandle } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readdir, readFile, rename, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 
 import { replaceFiles, syncDir, TEMP_MARKER } from "../fs/atomic-write";
@@ -162,6 +163,70 @@ async function createFsCollection<M>(
       });
     },
 
+    async createWriter(id) {
+      assertValidId(id);
+      // A temp name: an abandoned writer is garbage for the sweep, never a visible object.
+      const tmp = `${binPath(id)}${TEMP_MARKER}${randomBytes(6).toString("hex")}`;
+      const handle = await open(tmp, "wx+");
+      let size = 0;
+      let queue: Promise<void> = Promise.resolve();
+      let closed = false;
+      const enqueue = <T>(work: () => Promise<T>): Promise<T> => {
+        const next = queue.then(work);
+        queue = next.then(
+          () => undefined,
+          () => undefined,
+        );
+        return next;
+      };
+      const close = async () => {
+        if (closed) return;
+        closed = true;
+        await handle.close();
+      };
+      return {
+        get size() {
+          return size;
+        },
+        append: (data) =>
+          enqueue(async () => {
+            await writeAll(handle, data, size);
+            size += data.byteLength;
+          }),
+        read: async (start, end) => {
+          const bytes = new Uint8Array(Math.max(0, Math.min(end, size) - start));
+          await readAll(handle, bytes, start);
+          return bytes;
+        },
+        commit: (meta, patches = [], options = {}) =>
+          enqueue(async () => {
+            const ttlMs = options.ttlMs === undefined ? defaultTtlMs : options.ttlMs;
+            checkTtl(ttlMs);
+            for (const patch of patches) await writeAll(handle, patch.data, patch.offset);
+            await handle.sync();
+            await close();
+            return exclusive(id, async () => {
+              const createdAt = now();
+              const object: StoredObject<M> = {
+                id,
+                meta,
+                size,
+                createdAt,
+                expiresAt: ttlMs === null ? null : createdAt + ttlMs,
+              };
+              await rename(tmp, binPath(id));
+              await replaceFiles([[jsonPath(id), encodeObject(object)]]);
+              return object;
+            });
+          }),
+        abort: () =>
+          enqueue(async () => {
+            await close();
+            await removeIfExists(tmp);
+          }),
+      };
+    },
+
     async get(id) {
       assertValidId(id);
       return readVisible(id);
@@ -177,13 +242,7 @@ async function createFsCollection<M>(
         const start = range?.start ?? 0;
         const end = Math.min(range?.end ?? size - 1, size - 1);
         const bytes = new Uint8Array(Math.max(0, end - start + 1));
-        let filled = 0;
-        while (filled < bytes.length) {
-          const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, start + filled);
-          if (bytesRead === 0) break; // files are replaced, never truncated, so this is only defensive
-          filled += bytesRead;
-        }
-        return bytes.subarray(0, filled);
+        return bytes.subarray(0, await readAll(handle, bytes, start));
       } finally {
         await handle.close();
       }
@@ -289,6 +348,25 @@ function checkRange(range: ByteRange | undefined): void {
   const { start, end } = range;
   if (!(Number.isSafeInteger(start) && Number.isSafeInteger(end) && start >= 0 && end >= start)) {
     throw new RangeError(`invalid byte range ${start}-${end}`);
+  }
+}
+
+/** Reads into all of `bytes` from `position`; returns how many were read (fewer only at the end of the file). */
+async function readAll(handle: FileHandle, bytes: Uint8Array, position: number): Promise<number> {
+  let filled = 0;
+  while (filled < bytes.length) {
+    const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, position + filled);
+    if (bytesRead === 0) break; // files are replaced, never truncated, so this is only defensive
+    filled += bytesRead;
+  }
+  return filled;
+}
+
+async function writeAll(handle: FileHandle, data: Uint8Array, position: number): Promise<void> {
+  let written = 0;
+  while (written < data.byteLength) {
+    const { bytesWritten } = await handle.write(data, written, data.byteLength - written, position + written);
+    written += bytesWritten;
   }
 }
 

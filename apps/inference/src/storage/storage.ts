@@ -49,12 +49,35 @@ export interface PutOptions {
 }
 
 /**
+ * An object written as it is produced (audio while it is generated). Nothing is visible under its id until
+ * `commit`, which publishes the bytes written so far atomically; until then `read` serves them to live readers.
+ */
+export interface ObjectWriter<M> {
+  /** Bytes appended so far (each append counts once it has been written). */
+  readonly size: number;
+  /** Appends in call order; resolves once these bytes can be read back. */
+  append(data: Uint8Array): Promise<void>;
+  /** Bytes [start, end) of what has been appended so far. */
+  read(start: number, end: number): Promise<Uint8Array>;
+  /** Overwrites bytes already written (e.g. a header whose sizes are known only at the end), then publishes. */
+  commit(
+    meta: M,
+    patches?: { offset: number; data: Uint8Array }[],
+    options?: PutOptions,
+  ): Promise<StoredObject<M>>;
+  /** Discards what was written; the id stays as it was. */
+  abort(): Promise<void>;
+}
+
+/**
  * Every method rejects with InvalidIdError before touching storage when the id does not match ID_PATTERN.
  * Expired objects are invisible to get/read/stream/list/updateMeta even before a sweep removes them.
  */
 export interface Collection<M> {
   /** Atomic: readers see the old object or the new one, never a partial write. Last writer wins. */
   put(id: string, data: Uint8Array, meta: M, options?: PutOptions): Promise<StoredObject<M>>;
+  /** A streaming writer for `id` (see ObjectWriter). */
+  createWriter(id: string): Promise<ObjectWriter<M>>;
   /** Metadata only. */
   get(id: string): Promise<StoredObject<M> | null>;
   read(id: string, range?: ByteRange): Promise<Uint8Array | null>;

@@ -48,6 +48,8 @@ const PROMPT_FRAMES = 250; // 10 s of 40 ms frames: prompt tokens and decoder co
 const LM_PROMPT_FRAMES: Record<Variant, number> = { turbo: 375, english: 150 }; // 15 s / 6 s
 const STOP_BIAS = 100;
 const CODE_DIM = 24;
+/** Tokens on each side of a token that shape its decoded audio (the tiny decoder's receptive field). */
+export const DECODER_CONTEXT_TOKENS = 3;
 
 function randn(rng: Rng, count: number, std: number): Float32Array {
   const out = new Float32Array(count);
@@ -339,11 +341,33 @@ function conditionalDecoder(_config: TinyModelConfig, w: Weights): GraphBuilder 
   const features = g.input("speaker_features", "float32", ["batch_size", "num_mel_frames", MEL_BINS]);
   // The prompt (F / 2 tokens) is cut inside the graph: output is 960 samples per generated token.
   const promptTokens = g.op("Div", [dimOf(g, features, 1), g.int64([2])]);
-  const generated = g.op("Slice", [tokens, promptTokens, dimOf(g, tokens, 1), g.int64([1])]);
-  const codes = g.op("Gather", [
+  const embedded = g.op("Gather", [
     g.weight(w.matrix(SPEECH_CODES, CODE_DIM, 1), [SPEECH_CODES, CODE_DIM]),
-    generated,
+    tokens,
   ]);
+  // A 1-D convolution over the whole token sequence (prompt included, zero-padded at both ends) gives every
+  // token's audio a receptive field of DECODER_CONTEXT_TOKENS on each side, as the real decoder has one: a
+  // streamed window with too little context then decodes differently from the whole sequence.
+  const kernel = 2 * DECODER_CONTEXT_TOKENS + 1;
+  const mixed = g.op(
+    "Transpose",
+    [
+      g.op(
+        "Conv",
+        [
+          g.op("Transpose", [embedded], { perm: attr.ints([0, 2, 1]) }),
+          g.weight(w.matrix(CODE_DIM, CODE_DIM * kernel, 1 / Math.sqrt(kernel)), [
+            CODE_DIM,
+            CODE_DIM,
+            kernel,
+          ]),
+        ],
+        { pads: attr.ints([DECODER_CONTEXT_TOKENS, DECODER_CONTEXT_TOKENS]) },
+      ),
+    ],
+    { perm: attr.ints([0, 2, 1]) },
+  );
+  const codes = g.op("Slice", [mixed, promptTokens, dimOf(g, tokens, 1), g.int64([1])]);
   // Each code mixes a bank of sinusoids: tonal, bounded output that changes token by token.
   const basis = new Float32Array(CODE_DIM * SAMPLES_PER_TOKEN);
   for (let row = 0; row < CODE_DIM; row++) {

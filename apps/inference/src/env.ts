@@ -66,7 +66,14 @@ const envSchema = z.object({
   QUEUE_SIZE: count(0, 10_000).default(16),
   JOB_TIMEOUT_SECONDS: seconds.default(300),
   DRAIN_TIMEOUT_SECONDS: seconds.default(60),
-  MAX_TEXT_LENGTH: count(1, 100_000).default(2_000),
+  /** Characters per stored job (tRPC): long texts are split into sentences and streamed as one. */
+  MAX_TEXT_LENGTH: count(1, 10_000_000).default(100_000),
+  /** Characters per `/v1/audio/speech` request, which answers with its audio (OpenAI's limit: 4096). */
+  MAX_SPEECH_INPUT_LENGTH: count(1, 1_000_000).default(4096),
+  /** Speech tokens (40 ms each) before the first audio is decoded: lower is sooner, higher is fewer calls. */
+  TTS_STREAM_FIRST_TOKENS: count(1, 1000).default(12),
+  /** Speech tokens per later chunk (chunks grow from here up to 4x). */
+  TTS_STREAM_CHUNK_TOKENS: count(1, 1000).default(24),
   MAX_UPLOAD_BYTES: count(1_000, 1_000_000_000).default(25_000_000),
   MAX_JSON_BYTES: count(1_000, 100_000_000).default(1_000_000),
 });

@@ -5,6 +5,7 @@ import type { Device, Dtype, Variant } from "@tts/api";
 
 import { BundleError } from "./engine/bundle";
 import type { LoadOptions } from "./engine/model";
+import { DEFAULT_STREAMING, type StreamingOptions } from "./engine/stream-decoder";
 import type { InferenceEnv } from "./env";
 import { downloadModel } from "./models/download";
 import type { DownloadProgress } from "./models/download-progress";
@@ -23,6 +24,7 @@ export interface ModelSettings {
   workers: number;
   hfToken?: string;
   endpoint: string;
+  streaming: StreamingOptions;
 }
 
 export function modelSettingsFromEnv(env: InferenceEnv): ModelSettings {
@@ -40,6 +42,12 @@ export function modelSettingsFromEnv(env: InferenceEnv): ModelSettings {
     workers,
     hfToken: env.HF_TOKEN,
     endpoint: env.HF_ENDPOINT,
+    streaming: {
+      ...DEFAULT_STREAMING,
+      firstChunkTokens: env.TTS_STREAM_FIRST_TOKENS,
+      chunkTokens: env.TTS_STREAM_CHUNK_TOKENS,
+      maxChunkTokens: 4 * env.TTS_STREAM_CHUNK_TOKENS,
+    },
   };
 }
 
@@ -49,9 +57,9 @@ export function modelSettingsFromEnv(env: InferenceEnv): ModelSettings {
  */
 export function loadOptions(
   settings: ModelSettings,
-): Pick<LoadOptions, "dtype" | "device" | "threads" | "variant"> {
-  const { dtype, device, threads, modelDir, variant } = settings;
-  return { dtype, device, threads, variant: modelDir ? undefined : variant };
+): Pick<LoadOptions, "dtype" | "device" | "threads" | "variant" | "streaming"> {
+  const { dtype, device, threads, modelDir, variant, streaming } = settings;
+  return { dtype, device, threads, variant: modelDir ? undefined : variant, streaming };
 }
 
 /**

@@ -27,6 +27,7 @@ export interface NodeSettings {
   jobTimeoutSeconds: number;
   drainTimeoutSeconds: number;
   maxTextLength: number;
+  maxSpeechInputLength: number;
   maxUploadBytes: number;
   maxJsonBytes: number;
 }
@@ -46,6 +47,7 @@ export function nodeSettingsFromEnv(env: InferenceEnv, model: ModelSettings): No
     jobTimeoutSeconds: env.JOB_TIMEOUT_SECONDS,
     drainTimeoutSeconds: env.DRAIN_TIMEOUT_SECONDS,
     maxTextLength: env.MAX_TEXT_LENGTH,
+    maxSpeechInputLength: env.MAX_SPEECH_INPUT_LENGTH,
     maxUploadBytes: env.MAX_UPLOAD_BYTES,
     maxJsonBytes: env.MAX_JSON_BYTES,
   };
@@ -100,7 +102,11 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
     corsOrigins: settings.corsOrigins,
     logger,
     authorize: createAuthorizer(settings.apiKeys),
-    limits: { maxJsonBytes: settings.maxJsonBytes, maxUploadBytes: settings.maxUploadBytes },
+    limits: {
+      maxJsonBytes: settings.maxJsonBytes,
+      maxUploadBytes: settings.maxUploadBytes,
+      maxSpeechInputLength: settings.maxSpeechInputLength,
+    },
     metrics,
     jobs,
     audio: storage.audio,

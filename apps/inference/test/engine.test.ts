@@ -28,12 +28,24 @@ describe("Engine (worker threads)", () => {
     expect(engine.info.kv).toMatchObject({ type: "float32", heads: 4, headDim: 16 });
   });
 
-  it("synthesizes in a worker, streaming token progress", async () => {
+  it("synthesizes in a worker, streaming token progress and audio chunks while it generates", async () => {
     const seen: number[] = [];
-    const result = await synthesize("Hello there.", { maxTokens: 6 }, { onToken: (n) => seen.push(n) });
-    expect(result.tokens).toHaveLength(6);
-    expect(seen).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(result.waveform).toBeInstanceOf(Float32Array);
+    const audio: { afterTokens: number; samples: number }[] = [];
+    const result = await synthesize(
+      "Hello there.",
+      { maxTokens: 60 },
+      {
+        onToken: (n) => seen.push(n),
+        onAudio: (samples) => audio.push({ afterTokens: seen.length, samples: samples.length }),
+      },
+    );
+    expect(result.tokens).toHaveLength(60);
+    expect(seen).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    // The first chunk comes long before the last token; together the chunks are the whole waveform.
+    expect(audio[0]!.afterTokens).toBeLessThan(30);
+    const speechCodes = result.tokens.filter((token) => token < 6561).length;
+    expect(audio.reduce((n, chunk) => n + chunk.samples, 0)).toBe(960 * (speechCodes + 3));
+    expect(result.waveform).toHaveLength(0);
   });
 
   it("picks a random seed when none is given, and replaying that seed replays the tokens", async () => {

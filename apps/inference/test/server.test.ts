@@ -202,8 +202,13 @@ describe("the earlier service's jobs through the new API", () => {
     const audioId = wav.headers.get("x-audio-id");
     const wavBytes = new Uint8Array(await wav.arrayBuffer());
     expect(decodeWav(wavBytes).sampleRate).toBe(24_000);
+    // Streamed with an unknown-length header; stored with the real sizes and exactly the streamed samples.
+    expect(new DataView(wavBytes.buffer).getUint32(40, true)).toBe(0xffffffff);
     const stored = await fetch(`${t.url}/v1/audio/${audioId}`);
-    expect(new Uint8Array(await stored.arrayBuffer())).toEqual(wavBytes);
+    const storedBytes = new Uint8Array(await stored.arrayBuffer());
+    expect(stored.headers.get("content-length")).toBe(String(storedBytes.length));
+    expect(new DataView(storedBytes.buffer).getUint32(40, true)).toBe(storedBytes.length - 44);
+    expect(storedBytes.subarray(44)).toEqual(wavBytes.subarray(44));
 
     const pcm = await speech({ model: "chatterbox-turbo", input: "Hello.", response_format: "pcm", seed: 1 });
     expect(pcm.headers.get("content-type")).toBe("audio/pcm");
@@ -356,6 +361,7 @@ describe("bad input: a clear 4xx, and the server keeps serving", () => {
   it("still serves after all of that", async () => {
     const res = await speech({ model: "tts-1", input: "Still here.", response_format: "wav", greedy: true });
     expect(res.status).toBe(200);
+    expect(decodeWav(new Uint8Array(await res.arrayBuffer())).samples.length).toBeGreaterThan(0);
     expect((await t.client().health.query()).status).toBe("ok");
   });
 });
@@ -377,7 +383,7 @@ describe("metrics", () => {
 
   it("parses as Prometheus text and its counters move", async () => {
     const before = parsePrometheus(await (await fetch(`${t.url}/metrics`)).text());
-    await speech({ model: "tts-1", input: "Count me.", response_format: "wav" });
+    await (await speech({ model: "tts-1", input: "Count me.", response_format: "wav" })).arrayBuffer();
     await fetch(`${t.url}/nowhere`);
     const after = parsePrometheus(await (await fetch(`${t.url}/metrics`)).text());
     const key = 'tts_http_requests_total{route="/v1/audio/speech",method="POST",status="200"}';
@@ -386,7 +392,10 @@ describe("metrics", () => {
       (before.get('tts_jobs_total{outcome="done"}') ?? 0) + 1,
     );
     expect(after.get('tts_http_errors_total{route="unmatched",status="404"}')).toBeGreaterThanOrEqual(1);
-    expect(after.get("tts_time_to_first_audio_seconds_count")).toBeGreaterThan(0);
+    expect(after.get('tts_time_to_first_audio_seconds_count{via="speech"}')).toBe(
+      (before.get('tts_time_to_first_audio_seconds_count{via="speech"}') ?? 0) + 1,
+    );
+    expect(after.get('tts_time_to_first_audio_seconds_count{via="job"}')).toBeGreaterThan(0);
     expect(after.get("tts_real_time_factor_count")).toBeGreaterThan(0);
     expect(after.get("tts_tokens_per_second_count")).toBeGreaterThan(0);
     expect(after.get("tts_queue_depth")).toBe(0);

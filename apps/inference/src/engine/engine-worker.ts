@@ -32,12 +32,10 @@ try {
           if (Atomics.load(cancel, 0) !== 0) throw new Cancelled("cancelled");
           post({ type: "token", id: message.id, generated });
         },
+        onAudio: (samples) =>
+          post({ type: "audio", id: message.id, samples }, [samples.buffer as ArrayBuffer]),
       })
-      .then((result) =>
-        post({ type: "result", id: message.id, result, encoderRuns: model.encoderRuns }, [
-          result.waveform.buffer as ArrayBuffer,
-        ]),
-      )
+      .then((result) => post({ type: "result", id: message.id, result, encoderRuns: model.encoderRuns }))
       .catch((error: unknown) => {
         // Like a crash, the job gets no answer: the main thread sees the exit and fails it.
         if (error instanceof ExitNow) return void model.release().finally(() => process.exit(1));

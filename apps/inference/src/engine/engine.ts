@@ -27,6 +27,8 @@ export interface SynthesisTask {
 export interface SynthesisCallbacks {
   signal?: AbortSignal;
   onToken?: (generated: number) => void;
+  /** Audio as the worker decodes it, in order; the result's waveform is empty (it all came here). */
+  onAudio?: (samples: Float32Array) => void;
   onStart?: () => void;
 }
 
@@ -216,6 +218,10 @@ export class Engine {
     if (!running || !("id" in message) || message.id !== running.id) return;
     if (message.type === "token") {
       running.task.onToken?.(message.generated);
+      return;
+    }
+    if (message.type === "audio") {
+      running.task.onAudio?.(message.samples);
       return;
     }
     slot.running = undefined;

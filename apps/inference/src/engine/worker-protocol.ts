@@ -3,6 +3,7 @@ import type { Device, Dtype, Variant } from "@tts/api";
 import type { KvLayout } from "./bundle";
 import type { GenerationOptions, SynthesisResult, VoiceInput } from "./model";
 import type { Provider } from "./sessions";
+import type { StreamingOptions } from "./stream-decoder";
 
 /** What every engine worker loads (structured-cloned into the thread). */
 export interface WorkerConfig {
@@ -12,6 +13,7 @@ export interface WorkerConfig {
   threads: number;
   variant?: Variant;
   voiceCacheSize?: number;
+  streaming?: StreamingOptions;
   control: SharedArrayBuffer;
 }
 
@@ -49,5 +51,7 @@ export type FromWorker =
   | { type: "ready"; info: ModelInfo }
   | { type: "load-error"; message: string }
   | { type: "token"; id: number; generated: number }
+  /** Decoded audio, in order, while generation goes on (its buffer is transferred). */
+  | { type: "audio"; id: number; samples: Float32Array }
   | { type: "result"; id: number; result: SynthesisResult; encoderRuns: number }
   | { type: "error"; id: number; message: string; cancelled: boolean };

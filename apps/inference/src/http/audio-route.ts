@@ -1,8 +1,10 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { pipeline } from "node:stream/promises";
 
+import type { AudioOutput } from "../services/audio-output";
 import { requireId } from "../storage/ids";
 import type { AudioMeta, Collection } from "../storage/storage";
-import { sendJson } from "./respond";
+import { drained, sendJson } from "./respond";
 
 /** Parses a single `bytes=` range against `size`; null = whole body, "invalid" = 416. */
 export function parseRange(
@@ -23,14 +25,20 @@ export function parseRange(
   return start >= size || end < start ? "invalid" : { start, end };
 }
 
-/** GET/HEAD /v1/audio/{id}: a stored result, with Range support for seeking players. */
-export async function serveStoredAudio(
+/**
+ * GET/HEAD /v1/audio/{id}: while its job runs, the audio so far and then the rest as it is made (chunked, no
+ * length, no Range: a browser plays a job while it is generated); once done, the stored file with Range support.
+ */
+export async function serveAudio(
   req: IncomingMessage,
   res: ServerResponse,
   audio: Collection<AudioMeta>,
+  live: (id: string) => AudioOutput | undefined,
   id: string,
 ) {
-  const stored = await audio.get(requireId("audio", id));
+  const output = live(requireId("audio", id));
+  if (output) return followLive(req, res, output);
+  const stored = await audio.get(id);
   if (!stored)
     return sendJson(res, 404, {
       error: {
@@ -58,5 +66,24 @@ export async function serveStoredAudio(
     });
   res.writeHead(range ? 206 : 200, headers);
   if (!body) return void res.end();
-  body.pipe(res);
+  // A read error or a client that goes away ends both sides and closes the file.
+  await pipeline(body, res).catch(() => undefined);
+}
+
+async function followLive(req: IncomingMessage, res: ServerResponse, output: AudioOutput): Promise<void> {
+  res.writeHead(200, {
+    "Content-Type": output.contentType,
+    "Cache-Control": "no-store",
+    "Accept-Ranges": "none",
+  });
+  if (req.method === "HEAD") return void res.end();
+  const gone = new AbortController();
+  res.on("close", () => gone.abort());
+  try {
+    for await (const bytes of output.follow(gone.signal)) if (!res.write(bytes)) await drained(res);
+    res.end();
+  } catch (error) {
+    // The job failed: cut the stream so the player knows it is incomplete.
+    res.destroy(error instanceof Error ? error : new Error(String(error)));
+  }
 }

@@ -37,8 +37,11 @@ export function createMetrics(engineStats: () => { encoderRuns: number; workers:
   });
   const timeToAudio = new Histogram({
     name: "tts_time_to_first_audio_seconds",
-    help: "From request to the first audio being ready",
-    buckets: [0.25, 0.5, 1, 2, 4, 8, 16, 32, 64],
+    help:
+      "From request to the first audio sample written: onto the response (via=speech, /v1/audio/speech) or " +
+      "into the job's stream (via=job, tRPC jobs)",
+    labelNames: ["via"],
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32],
     registers,
   });
   const realTimeFactor = new Histogram({
@@ -74,8 +77,8 @@ export function createMetrics(engineStats: () => { encoderRuns: number; workers:
     queueDepth: (value) => queueDepth.set(value),
     inFlight: (value) => inFlight.set(value),
     outcome: (outcome) => jobs.inc({ outcome }),
+    firstAudio: (seconds, via) => timeToAudio.observe({ via }, seconds),
     finished: (stats) => {
-      timeToAudio.observe(stats.timeToAudioSeconds);
       realTimeFactor.observe(stats.realTimeFactor);
       tokensPerSecond.observe(stats.tokensPerSecond);
     },

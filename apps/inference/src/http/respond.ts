@@ -71,3 +71,16 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number): Prom
 function tooLarge(maxBytes: number): ServiceError {
   return new ServiceError("PAYLOAD_TOO_LARGE", `The request body is larger than ${maxBytes} bytes.`);
 }
+
+/** Resolves when the response can take more bytes, or is gone. */
+export function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.once("drain", done);
+    res.once("close", done);
+  });
+}

@@ -10,7 +10,7 @@ import { API_KEY_REQUIRED, appRouter, ServiceError, type ApiContext } from "@tts
 import { requestContext, type Logger } from "../logger";
 import type { JobService } from "../services/job-service";
 import type { AudioMeta, Collection } from "../storage/storage";
-import { serveStoredAudio } from "./audio-route";
+import { serveAudio } from "./audio-route";
 import { applyCors } from "./cors";
 import type { Metrics } from "./metrics";
 import { sendError, sendJson } from "./respond";
@@ -22,7 +22,7 @@ export interface InferenceServerOptions {
   corsOrigins: readonly string[];
   logger: Logger;
   authorize: (req: IncomingMessage) => boolean;
-  limits: { maxJsonBytes: number; maxUploadBytes: number };
+  limits: { maxJsonBytes: number; maxUploadBytes: number; maxSpeechInputLength: number };
   metrics: Metrics;
   jobs: JobService;
   audio: Collection<AudioMeta>;
@@ -127,7 +127,9 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
           handleSpeech(req, res, {
             jobs: options.jobs,
             maxJsonBytes: limits.maxJsonBytes,
+            maxInputLength: limits.maxSpeechInputLength,
             variant: options.variant,
+            onFirstAudio: (seconds) => metrics.jobs.firstAudio(seconds, "speech"),
           }),
         ),
       },
@@ -138,7 +140,9 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
       methods: Object.fromEntries(
         ["GET", "HEAD"].map((method) => [
           method,
-          requireKey((req, res, [id = ""]) => serveStoredAudio(req, res, options.audio, decodeSegment(id))),
+          requireKey((req, res, [id = ""]) =>
+            serveAudio(req, res, options.audio, (live) => options.jobs.liveOutput(live), decodeSegment(id)),
+          ),
         ]),
       ),
     },

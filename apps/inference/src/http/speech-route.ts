@@ -5,7 +5,7 @@ import { z } from "zod";
 import { audioFormatSchema, ServiceError, VARIANTS, withSettings } from "@tts/api";
 
 import type { JobService } from "../services/job-service";
-import { readJsonBody } from "./respond";
+import { drained, readJsonBody } from "./respond";
 
 /** OpenAI's names for its built-in voices: here they all mean the model's default voice. */
 const OPENAI_VOICES = new Set([
@@ -36,11 +36,13 @@ const speechRequest = withSettings({
 export interface SpeechRouteOptions {
   jobs: JobService;
   maxJsonBytes: number;
+  /** Characters per request (OpenAI's limit is 4096); stored jobs through tRPC take far longer texts. */
+  maxInputLength: number;
   /** The loaded variant; `model` may name it, or any OpenAI model name (served by it). */
   variant: () => string | undefined;
+  /** Seconds from the request to its first audio sample written onto the response. */
+  onFirstAudio: (seconds: number) => void;
 }
-
-const CHUNK = 16 * 1024;
 
 function parseRequest(body: unknown) {
   const parsed = speechRequest.safeParse(body);
@@ -52,12 +54,18 @@ function parseRequest(body: unknown) {
   return parsed.data;
 }
 
-/** Answers with the audio once it is produced (as raw bytes, or as base64 deltas over SSE). */
+const sseEvent = (event: unknown) => `data: ${JSON.stringify(event)}\n\n`;
+
+/**
+ * Streams the audio while it is generated: raw bytes (WAV with an unknown-length header, PCM, MP3 frames) with
+ * chunked transfer, or base64 deltas over SSE. A client that goes away cancels the synthesis.
+ */
 export async function handleSpeech(
   req: IncomingMessage,
   res: ServerResponse,
   options: SpeechRouteOptions,
 ): Promise<void> {
+  const accepted = performance.now();
   const request = parseRequest(await readJsonBody(req, options.maxJsonBytes));
   const variant = options.variant();
   const modelName = request.model.toLowerCase();
@@ -70,38 +78,60 @@ export async function handleSpeech(
     }
   }
   const { input, response_format: format, stream_format, settings } = request;
+  if (input.length > options.maxInputLength) {
+    throw new ServiceError(
+      "BAD_REQUEST",
+      `The input is ${input.length} characters; the limit is ${options.maxInputLength} per request ` +
+        "(queue longer texts with tts.synthesize).",
+    );
+  }
 
-  // A client that goes away cancels the synthesis: generation stops within one decode step.
+  // Generation stops within one decode step of the client going away.
   const gone = new AbortController();
   res.on("close", () => {
     if (!res.writableFinished) gone.abort();
   });
   const voiceId = OPENAI_VOICES.has(request.voice) ? null : request.voice;
-  const { result } = await options.jobs.run({ text: input, voiceId, format, settings }, gone.signal);
-  const { job, bytes, contentType } = await result;
-
-  if (stream_format === "sse") {
+  const { job, output, done } = await options.jobs.run(
+    { text: input, voiceId, format, settings },
+    gone.signal,
+  );
+  done.catch(() => undefined); // its failure also ends `follow`, handled below
+  const sse = stream_format === "sse";
+  const start = () => {
+    if (res.headersSent) return;
     res.writeHead(200, {
-      "Content-Type": "text/event-stream",
+      "Content-Type": sse ? "text/event-stream" : output.contentType,
       "Cache-Control": "no-cache",
       "X-Audio-Id": job.id,
     });
-    for (let offset = 0; offset < bytes.length; offset += CHUNK) {
-      const audio = Buffer.from(bytes.subarray(offset, offset + CHUNK)).toString("base64");
-      res.write(`data: ${JSON.stringify({ type: "speech.audio.delta", audio })}\n\n`);
+  };
+  let firstAudio = true;
+  try {
+    for await (const bytes of output.follow(gone.signal)) {
+      start();
+      const writable = sse
+        ? res.write(sseEvent({ type: "speech.audio.delta", audio: Buffer.from(bytes).toString("base64") }))
+        : res.write(bytes);
+      if (firstAudio) {
+        firstAudio = false;
+        options.onFirstAudio((performance.now() - accepted) / 1000);
+      }
+      if (!writable) await drained(res);
     }
-    const usage = {
-      input_tokens: input.length,
-      output_tokens: job.tokens ?? 0,
-      total_tokens: input.length + (job.tokens ?? 0),
-    };
-    res.end(`data: ${JSON.stringify({ type: "speech.audio.done", usage })}\n\n`);
-    return;
+    const finished = await done;
+    start();
+    const tokens = finished.tokens ?? 0;
+    const usage = { input_tokens: input.length, output_tokens: tokens, total_tokens: input.length + tokens };
+    res.end(sse ? sseEvent({ type: "speech.audio.done", usage }) : undefined);
+  } catch (error) {
+    // Before any audio the server answers with a JSON error; after, a raw stream is cut (never ended cleanly,
+    // so the client knows it is incomplete) and an SSE stream ends with an error event.
+    if (!res.headersSent) throw error;
+    const failure =
+      error instanceof ServiceError ? error : new ServiceError("INTERNAL_SERVER_ERROR", String(error));
+    if (sse && !res.destroyed)
+      res.end(sseEvent({ type: "error", error: { code: failure.code, message: failure.message } }));
+    else res.destroy(failure);
   }
-  res.writeHead(200, { "Content-Type": contentType, "Content-Length": bytes.length, "X-Audio-Id": job.id });
-  for (let offset = 0; offset < bytes.length; offset += CHUNK) {
-    if (!res.write(bytes.subarray(offset, offset + CHUNK)))
-      await new Promise((resolve) => res.once("drain", resolve));
-  }
-  res.end();
 }

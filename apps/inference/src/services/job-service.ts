@@ -1,20 +1,13 @@
-import {
-  ServiceError,
-  type AudioFormat,
-  type Job,
-  type JobProgress,
-  type SynthesisRequest,
-  type TtsService,
-} from "@tts/api";
-import { encodeMp3, encodePcm16, encodeWav, STREAM_CONTENT_TYPES, timeStretch } from "@tts/audio";
+import { ServiceError, type Job, type JobProgress, type SynthesisRequest, type TtsService } from "@tts/api";
 
-import { SAMPLE_RATE, SAMPLES_PER_TOKEN } from "../engine/contract";
+import { SAMPLE_RATE } from "../engine/contract";
 import { EngineError, type Engine } from "../engine/engine";
-import type { SynthesisResult } from "../engine/model";
 import { resolveSettings, type ResolvedSettings } from "../engine/resolve-settings";
+import { splitText, type TextChunk } from "../engine/text-split";
 import type { Logger } from "../logger";
 import { newId, requireId } from "../storage/ids";
 import type { AudioMeta, Collection, StoredObject } from "../storage/storage";
+import { AudioOutput } from "./audio-output";
 import type { VoiceLibrary } from "./voice-service";
 
 /** What the job service reports; the HTTP layer turns it into Prometheus series. */
@@ -22,7 +15,9 @@ export interface JobMetrics {
   queueDepth(value: number): void;
   inFlight(value: number): void;
   outcome(outcome: "done" | "failed" | "cancelled" | "timeout" | "rejected"): void;
-  finished(stats: { timeToAudioSeconds: number; realTimeFactor: number; tokensPerSecond: number }): void;
+  /** From request to the first audio sample written: into a job's stored stream, or onto a response. */
+  firstAudio(seconds: number, via: "job" | "speech"): void;
+  finished(stats: { realTimeFactor: number; tokensPerSecond: number }): void;
 }
 
 export interface JobServiceOptions {
@@ -31,6 +26,7 @@ export interface JobServiceOptions {
   audio: Collection<AudioMeta>;
   voices: VoiceLibrary;
   queueSize: number;
+  /** Per text chunk: a job's timeout scales with its length. */
   timeoutMs: number;
   maxTextLength: number;
   metrics: JobMetrics;
@@ -38,28 +34,32 @@ export interface JobServiceOptions {
   now?: () => number;
 }
 
-export interface RunResult {
+/** A job started for a caller that answers with its audio: follow `output`, or await `done`. */
+export interface RunningJob {
   job: Job;
-  bytes: Uint8Array;
-  contentType: string;
+  output: AudioOutput;
+  done: Promise<Job>;
 }
 
 interface JobState {
   job: Job;
   controller: AbortController;
   listeners: Set<(event: JobProgress) => void>;
+  chunks: TextChunk[];
+  chunksDone: number;
   tokens: number;
-  result: Promise<RunResult>;
+  output: AudioOutput;
+  result: Promise<Job>;
 }
 
-const MP3_KBPS = 128;
 /** How many jobs that ended without audio (failed, cancelled) stay visible in `get`/`list`, newest kept. */
 const UNFINISHED_JOBS_KEPT = 500;
+/** Lists show this much of each job's text. */
+const PREVIEW_CHARS = 200;
 
-function encode(format: AudioFormat, waveform: Float32Array): Uint8Array {
-  if (format === "mp3") return encodeMp3(waveform, SAMPLE_RATE, MP3_KBPS);
-  if (format === "pcm") return encodePcm16(waveform);
-  return encodeWav(waveform, SAMPLE_RATE);
+/** A job as lists show it: the start of a long text, not all of it (`get` has the whole). */
+function preview(job: Job): Job {
+  return job.text.length <= PREVIEW_CHARS ? job : { ...job, text: `${job.text.slice(0, PREVIEW_CHARS)}…` };
 }
 
 function storedJob(stored: StoredObject<AudioMeta>): Job {
@@ -108,18 +108,20 @@ export class JobService implements TtsService {
     return { ...state.job };
   }
 
-  /** Runs a job to the end for callers that answer with the audio itself; `signal` cancels it. */
-  async run(
-    request: SynthesisRequest,
-    signal?: AbortSignal,
-  ): Promise<{ job: Job; result: Promise<RunResult> }> {
+  /** Starts a job for a caller that streams its audio as it is made; `signal` cancels it. */
+  async run(request: SynthesisRequest, signal?: AbortSignal): Promise<RunningJob> {
     const state = await this.start(request);
     signal?.addEventListener(
       "abort",
       () => state.controller.abort(new ServiceError("CLIENT_CLOSED_REQUEST", "The client went away.")),
       { once: true },
     );
-    return { job: { ...state.job }, result: state.result };
+    return { job: { ...state.job }, output: state.output, done: state.result };
+  }
+
+  /** The audio of a job still running, to follow while it is made; undefined once it has ended. */
+  liveOutput(id: string): AudioOutput | undefined {
+    return this.active.get(id)?.output;
   }
 
   async get(id: string): Promise<Job> {
@@ -138,7 +140,8 @@ export class JobService implements TtsService {
     const live = [...this.active.values()].map((state) => ({ ...state.job }));
     return [...live, ...this.unfinished.values(), ...stored]
       .sort((a, b) => b.createdAt - a.createdAt)
-      .slice(0, limit);
+      .slice(0, limit)
+      .map(preview);
   }
 
   async delete(id: string): Promise<void> {
@@ -212,7 +215,9 @@ export class JobService implements TtsService {
     return {
       type: "running",
       tokens: state.tokens,
-      audioSeconds: (state.tokens * SAMPLES_PER_TOKEN) / SAMPLE_RATE,
+      audioSeconds: state.output.samples / SAMPLE_RATE,
+      chunksDone: state.chunksDone,
+      chunks: state.chunks.length,
     };
   }
 
@@ -260,6 +265,7 @@ export class JobService implements TtsService {
       );
     }
     const settings = resolveSettings(engine.info.variant, request.settings);
+    const chunks = splitText(request.text);
     const job: Job = {
       id: newId("tts"),
       status: "queued",
@@ -273,11 +279,17 @@ export class JobService implements TtsService {
       tokens: null,
       seed: settings.generation.seed,
     };
+    const writer = await this.options.audio.createWriter(job.id);
     const state: JobState = {
       job,
       controller: new AbortController(),
       listeners: new Set(),
+      chunks,
+      chunksDone: 0,
       tokens: 0,
+      output: new AudioOutput(writer, job.format, settings.speed, () =>
+        this.options.metrics.firstAudio((this.now() - job.createdAt) / 1000, "job"),
+      ),
       result: Promise.resolve() as never,
     };
     this.active.set(job.id, state);
@@ -286,41 +298,48 @@ export class JobService implements TtsService {
     return state;
   }
 
-  private async execute(engine: Engine, state: JobState, settings: ResolvedSettings): Promise<RunResult> {
-    const { job, controller } = state;
+  private async execute(engine: Engine, state: JobState, settings: ResolvedSettings): Promise<Job> {
+    const { job, controller, output, chunks } = state;
+    const timeoutMs = this.options.timeoutMs * chunks.length;
     const timer = setTimeout(
       () =>
         controller.abort(
-          new ServiceError("TIMEOUT", `The synthesis took longer than ${this.options.timeoutMs / 1000} s.`),
+          new ServiceError("TIMEOUT", `The synthesis took longer than ${Math.round(timeoutMs / 1000)} s.`),
         ),
-      this.options.timeoutMs,
+      timeoutMs,
     );
     let startedAt = this.now();
     try {
       const voice = job.voiceId
         ? { samples: await this.options.voices.samples(job.voiceId), key: `voice:${job.voiceId}` }
         : undefined;
-      const result = await engine.synthesize(
-        { text: job.text, voice, options: settings.generation },
-        {
-          signal: controller.signal,
-          onStart: () => {
-            startedAt = this.now();
-            job.status = "running";
-            this.emit(state, this.snapshot(state));
-            for (const other of this.active.values())
-              if (other.job.status === "queued") this.emit(other, this.snapshot(other));
-            this.updateGauges();
+      const { generation } = settings;
+      // Chunks run one after another (other jobs may take turns between them); the voice's conditioning stays
+      // cached in the worker, and the token limit applies to each chunk.
+      for (const [index, chunk] of chunks.entries()) {
+        const before = state.tokens;
+        const result = await engine.synthesize(
+          { text: chunk.text, voice, options: { ...generation, seed: (generation.seed + index) >>> 0 } },
+          {
+            signal: controller.signal,
+            onStart: () => (index === 0 ? (startedAt = this.markRunning(state)) : undefined),
+            onToken: (tokens) => {
+              state.tokens = before + tokens;
+              this.emit(state, this.snapshot(state));
+            },
+            onAudio: (samples) => output.write(samples),
           },
-          onToken: (tokens) => {
-            state.tokens = tokens;
-            this.emit(state, this.snapshot(state));
-          },
-        },
-      );
-      return await this.complete(state, result, startedAt, engine.info.variant, settings);
+        );
+        state.tokens = before + result.tokens.length;
+        output.endChunk(chunk.pauseAfterMs);
+        state.chunksDone = index + 1;
+        this.emit(state, this.snapshot(state));
+      }
+      return await this.complete(state, startedAt, engine.info.variant, settings);
     } catch (error) {
-      throw this.fail(state, controller.signal.aborted ? controller.signal.reason : error);
+      const failure = this.fail(state, controller.signal.aborted ? controller.signal.reason : error);
+      await output.abort(failure);
+      throw failure;
     } finally {
       clearTimeout(timer);
       this.active.delete(job.id);
@@ -328,26 +347,33 @@ export class JobService implements TtsService {
     }
   }
 
+  /** The job's first chunk got a worker: it is running from now on. Returns the time it started. */
+  private markRunning(state: JobState): number {
+    state.job.status = "running";
+    this.emit(state, this.snapshot(state));
+    for (const other of this.active.values())
+      if (other.job.status === "queued") this.emit(other, this.snapshot(other));
+    this.updateGauges();
+    return this.now();
+  }
+
   private async complete(
     state: JobState,
-    result: SynthesisResult,
     startedAt: number,
     variant: string,
-    { generation, speed }: ResolvedSettings,
-  ): Promise<RunResult> {
-    const { job } = state;
-    const waveform = speed === 1 ? result.waveform : timeStretch(result.waveform, result.sampleRate, speed);
-    const bytes = encode(job.format, waveform);
-    const audioSeconds = waveform.length / result.sampleRate;
-    const stored = await this.options.audio.put(job.id, bytes, {
+    { generation }: ResolvedSettings,
+  ): Promise<Job> {
+    const { job, output } = state;
+    const audioSeconds = output.samples / SAMPLE_RATE;
+    const stored = await output.commit({
       text: job.text,
       voiceId: job.voiceId,
       format: job.format,
-      contentType: STREAM_CONTENT_TYPES[job.format],
+      contentType: output.contentType,
       durationSeconds: audioSeconds,
       variant,
       seed: generation.seed,
-      tokens: result.tokens.length,
+      tokens: state.tokens,
     });
     const done: Job = { ...storedJob(stored), createdAt: job.createdAt, finishedAt: this.now() };
     Object.assign(job, done);
@@ -355,12 +381,11 @@ export class JobService implements TtsService {
     this.averageJobMs = 0.8 * this.averageJobMs + 0.2 * synthSeconds * 1000;
     this.options.metrics.outcome("done");
     this.options.metrics.finished({
-      timeToAudioSeconds: (this.now() - job.createdAt) / 1000,
       realTimeFactor: audioSeconds > 0 ? synthSeconds / audioSeconds : 0,
-      tokensPerSecond: result.tokens.length / synthSeconds,
+      tokensPerSecond: state.tokens / synthSeconds,
     });
     this.emit(state, { type: "done", job: { ...done } });
-    return { job: { ...done }, bytes, contentType: done.audio!.contentType };
+    return { ...done };
   }
 
   private fail(state: JobState, error: unknown): ServiceError {

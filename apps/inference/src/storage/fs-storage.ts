@@ -195,7 +195,16 @@ async function createFsCollection<M>(
           }),
         read: async (start, end) => {
           const bytes = new Uint8Array(Math.max(0, Math.min(end, size) - start));
-          await readAll(handle, bytes, start);
+          if (!closed) await readAll(handle, bytes, start);
+          else {
+            // Committed (or aborted): readers still following get the rest from the published file.
+            const published = await open(binPath(id), "r");
+            try {
+              await readAll(published, bytes, start);
+            } finally {
+              await published.close();
+            }
+          }
           return bytes;
         },
         commit: (meta, patches = [], options = {}) =>

@@ -8,6 +8,7 @@ import { EventSource } from "eventsource";
 import type { AppRouter } from "@tts/api";
 import { apiLinks } from "@tts/api/client";
 
+import { DEFAULT_STREAMING } from "../../src/engine/stream-decoder";
 import { createLogger, type Logger } from "../../src/logger";
 import { createInferenceNode, type InferenceNode, type NodeSettings } from "../../src/node";
 import type { TinyBundleOptions } from "../../src/tiny/make-tiny";
@@ -44,6 +45,7 @@ export async function startTestNode(
       threads: 1,
       workers: 1,
       endpoint: "http://127.0.0.1:9",
+      streaming: DEFAULT_STREAMING,
     },
     dataDir: mkdtempSync(path.join(tmpdir(), "tts-data-")),
     corsOrigins: ["http://app.test:3000"],
@@ -53,6 +55,7 @@ export async function startTestNode(
     jobTimeoutSeconds: 60,
     drainTimeoutSeconds: 30,
     maxTextLength: 300,
+    maxSpeechInputLength: 300,
     maxUploadBytes: 2_000_000,
     maxJsonBytes: 64_000,
     ...overrides,

@@ -45,7 +45,16 @@ export const listJobsInput = z
 
 export const jobProgressSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("queued"), position: z.number() }),
-  z.object({ type: z.literal("running"), tokens: z.number(), audioSeconds: z.number() }),
+  z.object({
+    type: z.literal("running"),
+    /** Speech tokens generated so far, over all text chunks. */
+    tokens: z.number(),
+    /** Seconds of audio already streamed (after any speed change). */
+    audioSeconds: z.number(),
+    /** Long texts are synthesized chunk by chunk (sentences): how many are done, of how many. */
+    chunksDone: z.number(),
+    chunks: z.number(),
+  }),
   z.object({ type: z.literal("done"), job: jobSchema }),
   z.object({ type: z.literal("failed"), code: z.string(), reason: z.string() }),
 ]);

@@ -20,7 +20,7 @@ export {
   type StreamFormat,
 } from "./stream";
 export { resample, type ResampleOptions } from "./resample";
-export { timeStretch } from "./time-stretch";
+export { createTimeStretcher, timeStretch, type TimeStretcher } from "./time-stretch";
 export { integratedLoudness, normalizeLoudness } from "./loudness";
 export {
   clippedFraction,

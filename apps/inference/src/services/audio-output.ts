@@ -30,7 +30,7 @@ export class AudioOutput {
   private segmentStart = true;
   private started = false;
   private ended = false;
-  private failure: unknown;
+  private failure: Error | undefined;
   private appending: Promise<void> = Promise.resolve();
   private readonly waiters = new Set<() => void>();
   /** Samples encoded so far (after the time-stretch): what the stored file will hold. */
@@ -90,7 +90,7 @@ export class AudioOutput {
     return stored;
   }
 
-  async abort(reason: unknown): Promise<void> {
+  async abort(reason: Error): Promise<void> {
     this.failure ??= reason;
     this.end();
     await this.appending;
@@ -151,7 +151,7 @@ export class AudioOutput {
         if (first) this.onFirstAudio();
         this.wake();
       } catch (error) {
-        this.failure = error;
+        this.failure = error instanceof Error ? error : new Error(String(error));
       }
     });
   }

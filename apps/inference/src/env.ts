@@ -70,6 +70,12 @@ const envSchema = z.object({
   MAX_TEXT_LENGTH: count(1, 10_000_000).default(100_000),
   /** Characters per `/v1/audio/speech` request, which answers with its audio (OpenAI's limit: 4096). */
   MAX_SPEECH_INPUT_LENGTH: count(1, 1_000_000).default(4096),
+  /** Long texts are synthesized in chunks of at most this many characters (sentences, then clauses). */
+  TTS_CHUNK_MAX_CHARS: count(50, 2000).default(300),
+  /** Silence between chunks, by what ended the chunk. */
+  PAUSE_PARAGRAPH_MS: count(0, 5000).default(500),
+  PAUSE_SENTENCE_MS: count(0, 5000).default(250),
+  PAUSE_CLAUSE_MS: count(0, 5000).default(120),
   /** Speech tokens (40 ms each) before the first audio is decoded: lower is sooner, higher is fewer calls. */
   TTS_STREAM_FIRST_TOKENS: count(1, 1000).default(12),
   /** Speech tokens per later chunk (chunks grow from here up to 4x). */

@@ -7,6 +7,7 @@ import { createApiContext } from "./context";
 import { Engine } from "./engine/engine";
 import { resolveSettings } from "./engine/resolve-settings";
 import { syntheticVoice } from "./engine/synthetic-voice";
+import type { SplitOptions } from "./engine/text-split";
 import type { InferenceEnv } from "./env";
 import { createAuthorizer } from "./http/auth";
 import { createMetrics } from "./http/metrics";
@@ -28,6 +29,8 @@ export interface NodeSettings {
   drainTimeoutSeconds: number;
   maxTextLength: number;
   maxSpeechInputLength: number;
+  /** How long texts are cut into chunks, and the pauses between them. */
+  split: SplitOptions;
   maxUploadBytes: number;
   maxJsonBytes: number;
 }
@@ -48,6 +51,14 @@ export function nodeSettingsFromEnv(env: InferenceEnv, model: ModelSettings): No
     drainTimeoutSeconds: env.DRAIN_TIMEOUT_SECONDS,
     maxTextLength: env.MAX_TEXT_LENGTH,
     maxSpeechInputLength: env.MAX_SPEECH_INPUT_LENGTH,
+    split: {
+      maxChars: env.TTS_CHUNK_MAX_CHARS,
+      pauses: {
+        paragraph: env.PAUSE_PARAGRAPH_MS,
+        sentence: env.PAUSE_SENTENCE_MS,
+        clause: env.PAUSE_CLAUSE_MS,
+      },
+    },
     maxUploadBytes: env.MAX_UPLOAD_BYTES,
     maxJsonBytes: env.MAX_JSON_BYTES,
   };
@@ -94,6 +105,7 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
     queueSize: settings.queueSize,
     timeoutMs: settings.jobTimeoutSeconds * 1000,
     maxTextLength: settings.maxTextLength,
+    split: settings.split,
     metrics: metrics.jobs,
     log: logger,
   });

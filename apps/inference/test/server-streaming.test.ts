@@ -164,6 +164,39 @@ describe("text of any length", () => {
     expect(listed.text).toBe(`${text.slice(0, 200)}…`);
   });
 
+  it("puts the configured pause after each chunk: longer after a paragraph than after a sentence", async () => {
+    const paced = await startTestNode(
+      { split: { minChars: 1, pauses: { paragraph: 400, sentence: 100, clause: 50 } } },
+      { variant: "turbo", stopAfter: 5 },
+    );
+    try {
+      const res = await fetch(`${paced.url}/v1/audio/speech`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({
+          model: "tts-1",
+          input: "One here. Two here.\n\nThree here.",
+          response_format: "wav",
+        }),
+      });
+      const samples = decodeWav(new Uint8Array(await res.arrayBuffer())).samples;
+      // Runs of exact silence longer than 10 ms: the pauses (the tiny voice is never that quiet for long).
+      const runs: number[] = [];
+      let run = 0;
+      for (const sample of [...samples, 1]) {
+        if (sample === 0) run++;
+        else {
+          if (run > 240) runs.push(run);
+          run = 0;
+        }
+      }
+      // In ms, to the nearest 10 (a faded edge sample may round to zero).
+      expect(runs.map((length) => Math.round(length / 240) * 10)).toEqual([100, 400]);
+    } finally {
+      await paced.stop();
+    }
+  });
+
   it("still refuses a text over the configured limit, and /v1/audio/speech keeps its per-request limit", async () => {
     const api = t.client();
     await expect(api.tts.synthesize.mutate({ text: "a".repeat(100_001) })).rejects.toThrow(

@@ -191,7 +191,7 @@ function listMarker(s: string, tokenStart: number, token: string, lastMarker: nu
   if (!/^\d{1,2}$/.test(token) || (tokenStart > 0 && s.charAt(tokenStart - 1) !== " ")) return undefined;
   const n = Number(token);
   const opensList = tokenStart === 0 || /[:.!?;]/.test(s.charAt(tokenStart - 2));
-  return opensList ? n : undefined;
+  return opensList || n === lastMarker + 1 ? n : undefined;
 }
 
 /** Capitalised as written, so "sat." and "Mar." are told apart. */
@@ -243,9 +243,9 @@ function spaceCuts(s: string, start: number, end: number): number[] {
 
 /**
  * Cuts a sentence longer than maxChars into pieces of about equal length (a tiny tail makes a poor context):
- * at the clause mark nearest the even split, else the nearest space (first one that keeps the fewest pieces),
- * else between characters. Cuts leave at least `floor` characters each side; the window that leaves is at
- * least maxChars / 2 wide, so a space is only missed in runs of that length without one.
+ * at the clause mark nearest the even split, else the nearest space, else between characters. Cuts leave at
+ * least `floor` characters each side; the window that leaves is at least maxChars / 2 wide, so a space is only
+ * missed in runs of that length without one.
  */
 function splitLong(s: string, range: Piece, { maxChars, minChars }: Settings): Piece[] {
   const { end } = range;
@@ -259,10 +259,8 @@ function splitLong(s: string, range: Piece, { maxChars, minChars }: Settings): P
     const target = from + (end - from) / count;
     const lo = from + floor;
     const hi = Math.min(from + maxChars, end - floor);
-    const keepsCount = Math.max(lo, end - (count - 1) * maxChars); // the rest still fits count - 1 pieces
     const cut =
       nearest(clauses, target, lo, hi) ??
-      nearest(spaces, target, keepsCount, hi) ??
       nearest(spaces, target, lo, hi) ??
       characterCut(s, from, Math.round(target));
     pieces.push({ start: from, end: trimSpaceBefore(s, cut), after: "clause" });

@@ -3,7 +3,7 @@ import { ServiceError, type Job, type JobProgress, type SynthesisRequest, type T
 import { SAMPLE_RATE } from "../engine/contract";
 import { EngineError, type Engine } from "../engine/engine";
 import { resolveSettings, type ResolvedSettings } from "../engine/resolve-settings";
-import { splitText, type TextChunk } from "../engine/text-split";
+import { splitText, type SplitOptions, type TextChunk } from "../engine/text-split";
 import type { Logger } from "../logger";
 import { newId, requireId } from "../storage/ids";
 import type { AudioMeta, Collection, StoredObject } from "../storage/storage";
@@ -29,6 +29,8 @@ export interface JobServiceOptions {
   /** Per text chunk: a job's timeout scales with its length. */
   timeoutMs: number;
   maxTextLength: number;
+  /** How long texts are cut into chunks, and the pauses between them. */
+  split?: SplitOptions;
   metrics: JobMetrics;
   log: Logger;
   now?: () => number;
@@ -265,7 +267,7 @@ export class JobService implements TtsService {
       );
     }
     const settings = resolveSettings(engine.info.variant, request.settings);
-    const chunks = splitText(request.text);
+    const chunks = splitText(request.text, this.options.split);
     const job: Job = {
       id: newId("tts"),
       status: "queued",

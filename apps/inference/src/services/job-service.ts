@@ -6,7 +6,7 @@ import { resolveSettings, type ResolvedSettings } from "../engine/resolve-settin
 import { splitText, type SplitOptions, type TextChunk } from "../engine/text-split";
 import type { Logger } from "../logger";
 import { newId, requireId } from "../storage/ids";
-import type { AudioMeta, Collection, StoredObject } from "../storage/storage";
+import type { AudioMeta, Collection, ObjectWriter, StoredObject } from "../storage/storage";
 import { AudioOutput } from "./audio-output";
 import type { VoiceLibrary } from "./voice-service";
 
@@ -240,7 +240,7 @@ export class JobService implements TtsService {
   }
 
   private async start(request: SynthesisRequest): Promise<JobState> {
-    const { engine: getEngine, maxTextLength, queueSize, metrics } = this.options;
+    const { maxTextLength } = this.options;
     if (request.text.length > maxTextLength) {
       throw new ServiceError(
         "BAD_REQUEST",
@@ -249,7 +249,19 @@ export class JobService implements TtsService {
     }
     // An unknown voice is the caller's mistake: answer 404 now, not as a failed job later.
     if (request.voiceId) await this.options.voices.get(request.voiceId);
-    // Checked after the await, so that no job slips past a drain or a full queue while the voice was looked up.
+    const id = newId("tts");
+    const writer = await this.options.audio.createWriter(id);
+    try {
+      return this.admit(id, writer, request);
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
+  }
+
+  /** Queues the job, or refuses it; synchronous, so no other request can slip past the checks meanwhile. */
+  private admit(id: string, writer: ObjectWriter<AudioMeta>, request: SynthesisRequest): JobState {
+    const { engine: getEngine, queueSize, metrics } = this.options;
     if (this.draining)
       throw new ServiceError("SERVICE_UNAVAILABLE", "The server is shutting down; retry on another node.", 5);
     const engine = getEngine();
@@ -269,7 +281,7 @@ export class JobService implements TtsService {
     const settings = resolveSettings(engine.info.variant, request.settings);
     const chunks = splitText(request.text, this.options.split);
     const job: Job = {
-      id: newId("tts"),
+      id,
       status: "queued",
       text: request.text,
       voiceId: request.voiceId ?? null,
@@ -281,7 +293,6 @@ export class JobService implements TtsService {
       tokens: null,
       seed: settings.generation.seed,
     };
-    const writer = await this.options.audio.createWriter(job.id);
     const state: JobState = {
       job,
       controller: new AbortController(),

@@ -8,8 +8,12 @@ const { dependencies } = JSON.parse(readFileSync(new URL("./package.json", impor
 const external = Object.keys(dependencies).filter((name) => !name.startsWith("@tts/"));
 
 await build({
-  // The engine starts dist/engine-worker.js beside the entry that spawns it.
-  entryPoints: { cli: "src/cli.ts", "engine-worker": "src/engine/engine-worker.ts" },
+  // Worker threads start from their own files beside the entry that spawns them (src/workers/spawn-worker.ts).
+  entryPoints: {
+    cli: "src/cli.ts",
+    "engine-worker": "src/engine/engine-worker.ts",
+    "audio-encoder-worker": "src/workers/audio-encoder-worker.ts",
+  },
   outdir: "dist",
   bundle: true,
   platform: "node",

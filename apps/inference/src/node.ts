@@ -14,6 +14,7 @@ import { createMetrics } from "./http/metrics";
 import { createInferenceServer, listen } from "./http/server";
 import type { Logger } from "./logger";
 import { ensureModel, loadOptions, type ModelSettings } from "./model-settings";
+import { AudioEncoders } from "./services/audio-encoders";
 import { JobService } from "./services/job-service";
 import { createVoiceService } from "./services/voice-service";
 import { createFsStorage } from "./storage/fs-storage";
@@ -98,8 +99,10 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
     () => engine && { encoderRuns: engine.encoderRuns, workers: engine.stats().workers },
   );
   const voices = createVoiceService({ voices: storage.voices, maxUploadBytes: settings.maxUploadBytes });
+  const encoders = new AudioEncoders();
   const jobs = new JobService({
     engine: () => engine,
+    encoders,
     audio: storage.audio,
     voices,
     queueSize: settings.queueSize,
@@ -148,7 +151,10 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
       voice: { samples: syntheticVoice(), key: "warmup" },
       options: resolveSettings(started.info.variant, { greedy: true, maxTokens: 2 }).generation,
     };
-    await Promise.all(Array.from({ length: model.workers }, () => started.synthesize(warmup)));
+    await Promise.all([
+      ...Array.from({ length: model.workers }, () => started.synthesize(warmup)),
+      encoders.warmUp(),
+    ]);
     engine = started;
     Object.assign(status, { state: "ready", variant: started.info.variant, provider: started.info.provider });
     logger.info(
@@ -183,6 +189,7 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
           "drain timed out; stopping with jobs unfinished",
         );
       await engine?.close();
+      await encoders.close();
       server.closeAllConnections();
       await closed;
       await storage.close();

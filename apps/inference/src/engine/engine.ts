@@ -1,5 +1,6 @@
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 
+import { spawnWorker } from "../workers/spawn-worker";
 import type { GenerationOptions, SynthesisResult, VoiceInput } from "./model";
 import { voiceKey } from "./voice-key";
 import {
@@ -58,10 +59,6 @@ interface Slot {
   voices: Set<string>;
 }
 
-// Under vitest/tsx the engine runs from TypeScript source; the production bundle ships engine-worker.js beside it.
-const FROM_SOURCE = import.meta.url.endsWith(".ts");
-const WORKER_URL = new URL(FROM_SOURCE ? "./engine-worker-dev.mjs" : "./engine-worker.js", import.meta.url);
-
 /** A pool of inference workers with a FIFO of waiting jobs; a crashed worker fails its job and is replaced. */
 export class Engine {
   private readonly slots: Slot[] = [];
@@ -80,7 +77,7 @@ export class Engine {
 
   static async start(config: EngineConfig): Promise<Engine> {
     if (!Number.isInteger(config.workers) || config.workers < 1) throw new RangeError("workers must be >= 1");
-    const first = await spawnWorker(config);
+    const first = await startEngineWorker(config);
     const engine = new Engine(config, first.info);
     engine.adopt(first.worker, first.control);
     await Promise.all(Array.from({ length: config.workers - 1 }, () => engine.replaceWorker()));
@@ -202,7 +199,7 @@ export class Engine {
   }
 
   private async spawnReplacement(): Promise<void> {
-    const { worker, control } = await spawnWorker(this.config);
+    const { worker, control } = await startEngineWorker(this.config);
     if (this.closed) {
       await new Promise((resolve) => {
         worker.once("exit", resolve);
@@ -255,13 +252,15 @@ export class Engine {
   }
 }
 
-function spawnWorker(
+function startEngineWorker(
   config: EngineConfig,
 ): Promise<{ worker: Worker; info: ModelInfo; control: Int32Array }> {
   const { log: _log, workers: _workers, ...rest } = config;
   const control = new Int32Array(new SharedArrayBuffer(4));
   const workerConfig: WorkerConfig = { ...rest, control: control.buffer };
-  const worker = new Worker(WORKER_URL, { workerData: workerConfig });
+  const worker = spawnWorker("engine-worker", new URL("./engine-worker.ts", import.meta.url), {
+    workerData: workerConfig,
+  });
   return new Promise((resolve, reject) => {
     const onMessage = (message: FromWorker) => {
       if (message.type === "ready") {

@@ -7,6 +7,7 @@ import { splitText, type SplitOptions, type TextChunk } from "../engine/text-spl
 import type { Logger } from "../logger";
 import { newId, requireId } from "../storage/ids";
 import type { AudioMeta, Collection, ObjectWriter, StoredObject } from "../storage/storage";
+import type { AudioEncoders } from "./audio-encoders";
 import { AudioOutput } from "./audio-output";
 import type { VoiceLibrary } from "./voice-service";
 
@@ -31,6 +32,8 @@ export interface JobServiceOptions {
   maxTextLength: number;
   /** How long texts are cut into chunks, and the pauses between them. */
   split?: SplitOptions;
+  /** The encoder thread every job's audio goes through. */
+  encoders: AudioEncoders;
   metrics: JobMetrics;
   log: Logger;
   now?: () => number;
@@ -56,6 +59,8 @@ interface JobState {
 
 /** How many jobs that ended without audio (failed, cancelled) stay visible in `get`/`list`, newest kept. */
 const UNFINISHED_JOBS_KEPT = 500;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const PROGRESS_INTERVAL_MS = 100;
 /** Lists show this much of each job's text. */
 const PREVIEW_CHARS = 200;
 
@@ -300,7 +305,7 @@ export class JobService implements TtsService {
       chunks,
       chunksDone: 0,
       tokens: 0,
-      output: new AudioOutput(writer, job.format, settings.speed, () =>
+      output: new AudioOutput(this.options.encoders, writer, job.format, settings.speed, () =>
         this.options.metrics.firstAudio((this.now() - job.createdAt) / 1000, "job"),
       ),
       result: Promise.resolve() as never,
@@ -313,7 +318,8 @@ export class JobService implements TtsService {
 
   private async execute(engine: Engine, state: JobState, settings: ResolvedSettings): Promise<Job> {
     const { job, controller, output, chunks } = state;
-    const timeoutMs = this.options.timeoutMs * chunks.length;
+    // Timers cannot wait past 2^31-1 ms (they would fire at once): a huge job gets that long, about 24 days.
+    const timeoutMs = Math.min(this.options.timeoutMs * chunks.length, MAX_TIMER_MS);
     const timer = setTimeout(
       () =>
         controller.abort(
@@ -327,6 +333,7 @@ export class JobService implements TtsService {
         ? { samples: await this.options.voices.samples(job.voiceId), key: `voice:${job.voiceId}` }
         : undefined;
       const { generation } = settings;
+      let lastProgress = 0;
       // Chunks run one after another (other jobs may take turns between them); the voice's conditioning stays
       // cached in the worker, and the token limit applies to each chunk.
       for (const [index, chunk] of chunks.entries()) {
@@ -338,6 +345,9 @@ export class JobService implements TtsService {
             onStart: () => (index === 0 ? (startedAt = this.markRunning(state)) : undefined),
             onToken: (tokens) => {
               state.tokens = before + tokens;
+              // Subscribers see progress at most every PROGRESS_INTERVAL_MS, not once per 40 ms token.
+              if (this.now() - lastProgress < PROGRESS_INTERVAL_MS) return;
+              lastProgress = this.now();
               this.emit(state, this.snapshot(state));
             },
             onAudio: (samples) => output.write(samples),
@@ -377,13 +387,11 @@ export class JobService implements TtsService {
     { generation }: ResolvedSettings,
   ): Promise<Job> {
     const { job, output } = state;
-    const audioSeconds = output.samples / SAMPLE_RATE;
     const stored = await output.commit({
       text: job.text,
       voiceId: job.voiceId,
       format: job.format,
       contentType: output.contentType,
-      durationSeconds: audioSeconds,
       variant,
       seed: generation.seed,
       tokens: state.tokens,
@@ -391,6 +399,7 @@ export class JobService implements TtsService {
     const done: Job = { ...storedJob(stored), createdAt: job.createdAt, finishedAt: this.now() };
     Object.assign(job, done);
     const synthSeconds = Math.max(1e-6, (this.now() - startedAt) / 1000);
+    const audioSeconds = stored.meta.durationSeconds;
     this.averageJobMs = 0.8 * this.averageJobMs + 0.2 * synthSeconds * 1000;
     this.options.metrics.outcome("done");
     this.options.metrics.finished({

@@ -197,6 +197,20 @@ describe("text of any length", () => {
     }
   });
 
+  it("gives a many-chunk job the longest timer Node allows, not one that overflows and fires at once", async () => {
+    const patient = await startTestNode(
+      { jobTimeoutSeconds: 7 * 24 * 3600, split: { minChars: 1 } },
+      { variant: "turbo", stopAfter: 2 },
+    );
+    try {
+      const api = patient.client();
+      const job = await api.tts.synthesize.mutate({ text: "One. Two. Three. Four. Five." });
+      await expect.poll(async () => (await api.tts.get.query({ id: job.id })).status).toBe("done");
+    } finally {
+      await patient.stop();
+    }
+  });
+
   it("still refuses a text over the configured limit, and /v1/audio/speech keeps its per-request limit", async () => {
     const api = t.client();
     await expect(api.tts.synthesize.mutate({ text: "a".repeat(100_001) })).rejects.toThrow(

@@ -106,3 +106,14 @@ export function clippedFraction(samples: Float32Array, { level = 0.999, minRun =
   if (run >= minRun) clipped += run;
   return clipped / samples.length;
 }
+
+/** The parts one after another, in one new array. */
+export function concatSamples(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((total, part) => total + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}

@@ -24,6 +24,7 @@ export { createTimeStretcher, timeStretch, type TimeStretcher } from "./time-str
 export { integratedLoudness, normalizeLoudness } from "./loudness";
 export {
   clippedFraction,
+  concatSamples,
   crossfade,
   dbToGain,
   gainToDb,

@@ -6,6 +6,8 @@
  * It streams: a frame is made once every input sample it can read has arrived, and it reads nothing else, so
  * how the input is cut into chunks cannot change the output. Only samples that later frames may read are kept.
  */
+import { concatSamples } from "./dsp";
+
 const WINDOW_SECONDS = 0.03;
 const TOLERANCE_SECONDS = 0.01;
 /** Similarity is measured on every Nth sample: ample for alignment at a fraction of the cost. */
@@ -31,7 +33,7 @@ export function createTimeStretcher(sampleRate: number, speed: number): TimeStre
 
 export function timeStretch(samples: Float32Array, sampleRate: number, speed: number): Float32Array {
   const stretcher = createTimeStretcher(sampleRate, speed);
-  return concat([stretcher.push(samples), stretcher.flush()]);
+  return concatSamples([stretcher.push(samples), stretcher.flush()]);
 }
 
 function passThrough(): TimeStretcher {
@@ -90,7 +92,7 @@ class Wsola implements TimeStretcher {
       while (this.ready()) parts.push(this.nextFrame());
       this.input.discardBefore(this.oldestNeeded());
     }
-    return concat(parts);
+    return concatSamples(parts);
   }
 
   flush(): Float32Array {
@@ -102,7 +104,7 @@ class Wsola implements TimeStretcher {
       parts.push(this.nextFrame().subarray(0, length - start));
     }
     this.reset();
-    return concat(parts);
+    return concatSamples(parts);
   }
 
   private ideal(): number {
@@ -210,14 +212,4 @@ class InputWindow {
     this.start = 0;
     this.end = 0;
   }
-}
-
-function concat(parts: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((total, part) => total + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }

@@ -5,7 +5,7 @@ import path from "node:path";
 import * as ort from "onnxruntime-node";
 
 import type { Device, Dtype, Variant } from "@tts/api";
-import { prepareReferenceClip } from "@tts/audio";
+import { concatSamples, prepareReferenceClip } from "@tts/audio";
 
 import { keepFloat16InUint16 } from "../onnx/float16";
 import { detectVariant, kvLayout, stageFiles, type KvLayout } from "./bundle";
@@ -117,16 +117,6 @@ function int64(values: readonly number[], dims: readonly number[]): ort.Tensor {
 
 function promptTokens(conditioning: Conditioning): number[] {
   return Array.from(conditioning.audioTokens.data as BigInt64Array, Number);
-}
-
-function concatSamples(chunks: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(chunks.reduce((total, chunk) => total + chunk.length, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
 }
 
 /** English embed_tokens positions for the prefill template: speech-range ids (emotion, START) sit at 0. */

@@ -1,6 +1,7 @@
 import type { AudioFormat } from "@tts/api";
 import {
   concatBytes,
+  concatSamples,
   createStreamEncoder,
   createTimeStretcher,
   type AudioStreamEncoder,
@@ -39,7 +40,7 @@ export class AudioStitcher {
 
   /** Audio of the current text chunk, in order. */
   write(samples: Float32Array): Uint8Array {
-    let audio = concat(this.held, samples);
+    let audio = concatSamples([this.held, samples]);
     if (this.chunkStart && audio.length > 0) {
       audio = fade(audio, "in");
       this.chunkStart = false;
@@ -87,13 +88,5 @@ function fade(samples: Float32Array, direction: "in" | "out"): Float32Array {
     const index = direction === "in" ? i : out.length - 1 - i;
     out[index]! *= (i + 0.5) / length;
   }
-  return out;
-}
-
-function concat(a: Float32Array, b: Float32Array): Float32Array {
-  if (a.length === 0) return b;
-  const out = new Float32Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
   return out;
 }

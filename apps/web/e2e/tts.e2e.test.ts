@@ -133,6 +133,40 @@ describe("/tts against the production build", () => {
     expect(duration).toBeCloseTo(job.audio?.durationSeconds ?? 0, 1);
   });
 
+  it("plays a job started through tRPC while it is still being generated (GET /v1/audio/{id} follows it)", async () => {
+    // Sixty sentences: the job runs chunk by chunk for a few seconds, streaming from its first chunk on.
+    const text = Array.from(
+      { length: 60 },
+      (_, i) => `This is sentence number ${i + 1}, long enough to stand on its own as a chunk of speech.`,
+    ).join(" ");
+    const job = await node.tts.synthesize.mutate({ text, format: "wav" });
+    const player = await browser.newPage();
+    try {
+      await player.setContent(
+        `<audio id="live" autoplay muted src="${inference.url}/v1/audio/${job.id}"></audio>`,
+      );
+      const audio = player.locator("#live");
+      let statusWhenPlaying = "";
+      await expect
+        .poll(
+          async () => {
+            const playing = await audio.evaluate((element: HTMLAudioElement) => element.currentTime > 0);
+            if (playing && !statusWhenPlaying)
+              statusWhenPlaying = (await node.tts.get.query({ id: job.id })).status;
+            return playing;
+          },
+          { timeout: 20_000, message: "the browser never played the live stream" },
+        )
+        .toBe(true);
+      expect(statusWhenPlaying).toBe("running");
+      await expect
+        .poll(async () => (await node.tts.get.query({ id: job.id })).status, { timeout: 60_000 })
+        .toBe("done");
+    } finally {
+      await player.close();
+    }
+  });
+
   it("says clearly when the inference node is unreachable", async () => {
     await inference.stop();
     await page.reload();

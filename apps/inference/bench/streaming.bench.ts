@@ -67,6 +67,7 @@ async function startNode(bundleOptions: TinyBundleOptions): Promise<BenchNode> {
     maxUploadBytes: 2_000_000,
     maxJsonBytes: 1_000_000,
     split: {}, // the text splitter's defaults
+    voiceAliases: new Map(),
   };
   const node = await createInferenceNode(settings, createLogger("silent"));
   const port = await node.listen(0, "127.0.0.1");

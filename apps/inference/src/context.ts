@@ -1,4 +1,4 @@
-import type { ApiContext, ModelStatus, TtsService, VoiceService } from "@tts/api";
+import type { ApiContext, AudioFormat, ModelStatus, TtsService, VoiceService } from "@tts/api";
 
 import packageJson from "../package.json" with { type: "json" };
 import { listRuntimeBackends, onnxRuntimeVersion } from "./onnx/backends";
@@ -8,6 +8,7 @@ export const SERVICE_VERSION = packageJson.version;
 
 export function createApiContext(services: {
   model: () => ModelStatus;
+  audioFormats: AudioFormat[];
   voices: VoiceService;
   tts: TtsService;
 }): Omit<ApiContext, "authorized"> {

@@ -1,6 +1,6 @@
 import { z } from "zod";
 
-import { deviceSchema, dtypeSchema, variantSchema } from "@tts/api";
+import { deviceSchema, dtypeSchema, ID_PATTERN, variantSchema } from "@tts/api";
 
 /** Inference node configuration. The only module that reads process.env (enforced by lint). */
 const originSchema = z.string().refine((value) => value === "*" || isOrigin(value), {
@@ -51,6 +51,28 @@ const envSchema = z.object({
   /** Voices and stored audio; default under XDG_DATA_HOME or ~/.local/share. */
   DATA_DIR: z.string().min(1).optional(),
   XDG_DATA_HOME: z.string().optional(),
+  /**
+   * Voice names OpenAI clients may use, mapped to stored voices: `alloy=voice_abc123,narrator=voice_def456`.
+   * Global: every caller sees and may use them. Unmapped built-in names mean the model's default voice.
+   */
+  VOICE_ALIASES: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      const aliases = new Map<string, string>();
+      for (const entry of (value ?? "")
+        .split(",")
+        .map((part) => part.trim())
+        .filter(Boolean)) {
+        const [name = "", id = ""] = entry.split("=").map((part) => part.trim());
+        if (!/^[A-Za-z0-9_-]{1,64}$/.test(name) || !ID_PATTERN.test(id)) {
+          ctx.addIssue({ code: "custom", message: `expected name=voice_id entries, got "${entry}"` });
+          return z.NEVER;
+        }
+        aliases.set(name.toLowerCase(), id);
+      }
+      return aliases;
+    }),
   /** Comma-separated keys; when set, /v1/* and every mutation need `Authorization: Bearer <key>`. */
   API_KEYS: z
     .string()
@@ -82,6 +104,8 @@ const envSchema = z.object({
   TTS_STREAM_CHUNK_TOKENS: count(1, 1000).default(24),
   MAX_UPLOAD_BYTES: count(1_000, 1_000_000_000).default(25_000_000),
   MAX_JSON_BYTES: count(1_000, 100_000_000).default(1_000_000),
+  /** The ffmpeg that encodes opus, aac and flac; default `ffmpeg` on PATH (without one, those formats get 501). */
+  FFMPEG_PATH: z.string().min(1).optional(),
 });
 
 export type InferenceEnv = z.infer<typeof envSchema>;

@@ -15,6 +15,7 @@ import { createInferenceServer, listen } from "./http/server";
 import type { Logger } from "./logger";
 import { ensureModel, loadOptions, type ModelSettings } from "./model-settings";
 import { AudioEncoders } from "./services/audio-encoders";
+import { detectFormats } from "./services/ffmpeg";
 import { JobService } from "./services/job-service";
 import { createVoiceService } from "./services/voice-service";
 import { createFsStorage } from "./storage/fs-storage";
@@ -30,10 +31,14 @@ export interface NodeSettings {
   drainTimeoutSeconds: number;
   maxTextLength: number;
   maxSpeechInputLength: number;
+  /** Operator-mapped voice names (lowercase) -> stored voice ids. */
+  voiceAliases: ReadonlyMap<string, string>;
   /** How long texts are cut into chunks, and the pauses between them. */
   split: SplitOptions;
   maxUploadBytes: number;
   maxJsonBytes: number;
+  /** The ffmpeg that encodes opus, aac and flac; default `ffmpeg` on PATH. */
+  ffmpegPath?: string;
 }
 
 export function nodeSettingsFromEnv(env: InferenceEnv, model: ModelSettings): NodeSettings {
@@ -52,6 +57,7 @@ export function nodeSettingsFromEnv(env: InferenceEnv, model: ModelSettings): No
     drainTimeoutSeconds: env.DRAIN_TIMEOUT_SECONDS,
     maxTextLength: env.MAX_TEXT_LENGTH,
     maxSpeechInputLength: env.MAX_SPEECH_INPUT_LENGTH,
+    voiceAliases: env.VOICE_ALIASES,
     split: {
       maxChars: env.TTS_CHUNK_MAX_CHARS,
       pauses: {
@@ -62,6 +68,7 @@ export function nodeSettingsFromEnv(env: InferenceEnv, model: ModelSettings): No
     },
     maxUploadBytes: env.MAX_UPLOAD_BYTES,
     maxJsonBytes: env.MAX_JSON_BYTES,
+    ffmpegPath: env.FFMPEG_PATH,
   };
 }
 
@@ -99,10 +106,14 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
     () => engine && { encoderRuns: engine.encoderRuns, workers: engine.stats().workers },
   );
   const voices = createVoiceService({ voices: storage.voices, maxUploadBytes: settings.maxUploadBytes });
-  const encoders = new AudioEncoders();
+  const formats = await detectFormats(settings.ffmpegPath);
+  if (Object.keys(formats.missing).length > 0)
+    logger.warn({ missing: formats.missing }, "some audio formats are unavailable");
+  const encoders = new AudioEncoders(formats.ffmpeg);
   const jobs = new JobService({
     engine: () => engine,
     encoders,
+    formats,
     audio: storage.audio,
     voices,
     queueSize: settings.queueSize,
@@ -113,7 +124,12 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
     log: logger,
   });
   const server = createInferenceServer({
-    context: createApiContext({ model: () => ({ ...status }), voices, tts: jobs }),
+    context: createApiContext({
+      model: () => ({ ...status }),
+      audioFormats: formats.available,
+      voices,
+      tts: jobs,
+    }),
     corsOrigins: settings.corsOrigins,
     logger,
     authorize: createAuthorizer(settings.apiKeys),
@@ -132,6 +148,9 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
           ? { ready: true, reason: "model loaded and warm" }
           : { ready: false, reason: status.error ?? `model ${status.state}` },
     variant: () => engine?.info.variant,
+    configuredVariant: settings.model.variant,
+    voices,
+    voiceAliases: settings.voiceAliases,
   });
 
   const ready = (async () => {

@@ -3,6 +3,20 @@ import { describe, expect, it } from "vitest";
 import { EnvError, parseEnv } from "../src/env";
 
 describe("parseEnv", () => {
+  it("reads VOICE_ALIASES as lowercase names mapped to voice ids, and names a malformed entry", () => {
+    expect(
+      parseEnv({ VOICE_ALIASES: "Alloy=voice_abc12345, narrator = voice_def67890" }).VOICE_ALIASES,
+    ).toEqual(
+      new Map([
+        ["alloy", "voice_abc12345"],
+        ["narrator", "voice_def67890"],
+      ]),
+    );
+    expect(() => parseEnv({ VOICE_ALIASES: "alloy=../../etc" })).toThrow(
+      /VOICE_ALIASES=.*expected name=voice_id entries, got "alloy=..\/..\/etc"/,
+    );
+  });
+
   it("applies defaults compatible with the earlier Python service", () => {
     expect(parseEnv({})).toEqual({
       PORT: 7860,
@@ -15,6 +29,7 @@ describe("parseEnv", () => {
       TTS_WORKERS: 1,
       HOME: "/tmp",
       HF_ENDPOINT: "https://huggingface.co",
+      VOICE_ALIASES: new Map(),
       API_KEYS: [],
       AUDIO_TTL_SECONDS: 3600,
       QUEUE_SIZE: 16,

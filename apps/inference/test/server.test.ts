@@ -262,8 +262,8 @@ describe("bad input: a clear 4xx, and the server keeps serving", () => {
       [{ model: "tts-1", input: "" }, /input: input must not be empty/],
       [{ model: "tts-1", input: "x".repeat(301) }, /limit is 300/],
       [
-        { model: "tts-1", input: "hi", response_format: "opus" },
-        /response_format: must be one of wav, mp3, pcm/,
+        { model: "tts-1", input: "hi", response_format: "ogg" },
+        /response_format: must be one of mp3, opus, aac, flac, wav, pcm/,
       ],
       [{ model: "tts-1", input: "hi", speed: 8 }, /speed must be between 0.25 and 4/],
       [{ model: "tts-1", input: 42 }, /input: Invalid input: expected string/],

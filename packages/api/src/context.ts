@@ -1,3 +1,4 @@
+import type { AudioFormat } from "./schemas/common";
 import type { ModelStatus, RuntimeBackend } from "./schemas/health";
 import type { Job, JobProgress, SynthesisRequest } from "./schemas/tts";
 import type { Voice } from "./schemas/voices";
@@ -35,6 +36,8 @@ export interface ApiContext {
     backends: () => RuntimeBackend[];
   };
   model: () => ModelStatus;
+  /** The formats this node can encode, found once at start. */
+  audioFormats: AudioFormat[];
   voices: VoiceService;
   tts: TtsService;
   /** Whether this request may call mutations (API keys configured and a valid one presented, or none configured). */

@@ -8,6 +8,7 @@ export type ServiceErrorCode =
   | "TIMEOUT"
   | "CLIENT_CLOSED_REQUEST"
   | "SERVICE_UNAVAILABLE"
+  | "NOT_IMPLEMENTED"
   | "INTERNAL_SERVER_ERROR";
 
 /** An error whose message is written for the API's caller. */

@@ -65,6 +65,7 @@ export function testContext(overrides: Partial<ApiContext> = {}): ApiContext {
     service: { name: "tts-inference", version: "1.2.3", startedAt: 1_000_000 },
     onnxRuntime: { version: "1.30.0", backends: () => [{ name: "cpu", available: true }] },
     model: () => ({ state: "ready", variant: "turbo", dtype: "q4", provider: "cpu", error: null }),
+    audioFormats: ["mp3", "wav", "pcm"],
     voices: voiceService,
     tts: ttsService,
     authorized: true,

@@ -5,7 +5,14 @@ import type { AddressInfo } from "node:net";
 
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 
-import { API_KEY_REQUIRED, appRouter, ServiceError, type ApiContext } from "@tts/api";
+import {
+  API_KEY_REQUIRED,
+  appRouter,
+  ServiceError,
+  type ApiContext,
+  type Variant,
+  type VoiceService,
+} from "@tts/api";
 
 import { requestContext, type Logger } from "../logger";
 import type { JobService } from "../services/job-service";
@@ -13,6 +20,7 @@ import type { AudioMeta, Collection } from "../storage/storage";
 import { serveAudio } from "./audio-route";
 import { applyCors } from "./cors";
 import type { Metrics } from "./metrics";
+import { audioModelList, audioVoiceList, modelList } from "./openai-lists";
 import { sendError, sendJson } from "./respond";
 import { handleSpeech } from "./speech-route";
 
@@ -28,7 +36,13 @@ export interface InferenceServerOptions {
   audio: Collection<AudioMeta>;
   /** Ready = model loaded and warmed, and not draining. */
   readiness: () => { ready: boolean; reason: string };
-  variant: () => string | undefined;
+  /** The loaded variant (undefined while the model loads). */
+  variant: () => Variant | undefined;
+  /** The variant this node is configured for, named in lists before the model has loaded. */
+  configuredVariant: Variant;
+  voices: VoiceService;
+  /** Operator-mapped voice names (lowercase) -> stored voice ids; global, listed for every caller. */
+  voiceAliases: ReadonlyMap<string, string>;
 }
 
 /** A route's handler; `params` are the route pattern's captured (still percent-encoded) path segments. */
@@ -62,6 +76,7 @@ function decodeSegment(segment: string): string {
 /** The inference node's HTTP surface: tRPC under /trpc plus the companion audio and operations routes. */
 export function createInferenceServer(options: InferenceServerOptions): Server {
   const { context, corsOrigins, logger, authorize, limits, metrics } = options;
+  const servedVariant = () => options.variant() ?? options.configuredVariant;
 
   const trpcHandler = (maxBodySize: number) =>
     createHTTPHandler({
@@ -128,10 +143,34 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
             jobs: options.jobs,
             maxJsonBytes: limits.maxJsonBytes,
             maxInputLength: limits.maxSpeechInputLength,
+            voiceAliases: options.voiceAliases,
             variant: options.variant,
             onFirstAudio: (seconds) => metrics.jobs.firstAudio(seconds, "speech"),
           }),
         ),
+      },
+    },
+    // OpenAI clients call these lists, some without a key: the model lists hold no user data.
+    {
+      pattern: /^\/v1\/models$/,
+      name: "/v1/models",
+      methods: { GET: (_req, res) => sendJson(res, 200, modelList(servedVariant())) },
+    },
+    {
+      pattern: /^\/v1\/audio\/models$/,
+      name: "/v1/audio/models",
+      methods: { GET: (_req, res) => sendJson(res, 200, audioModelList(servedVariant())) },
+    },
+    {
+      pattern: /^\/v1\/audio\/voices$/,
+      name: "/v1/audio/voices",
+      methods: {
+        GET: async (req, res) =>
+          sendJson(
+            res,
+            200,
+            await audioVoiceList(options.voiceAliases, authorize(req) ? options.voices : undefined),
+          ),
       },
     },
     {

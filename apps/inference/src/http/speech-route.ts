@@ -2,32 +2,22 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 
 import { z } from "zod";
 
-import { audioFormatSchema, ServiceError, VARIANTS, withSettings } from "@tts/api";
+import { audioFormatSchema, ServiceError, VARIANTS, withSettings, type Variant } from "@tts/api";
 
 import type { JobService } from "../services/job-service";
+import { applyInstructions, camelCaseSettings, resolveVoiceName, servedModelIds } from "./openai-compat";
 import { drained, readJsonBody } from "./respond";
-
-/** OpenAI's names for its built-in voices: here they all mean the model's default voice. */
-const OPENAI_VOICES = new Set([
-  "alloy",
-  "ash",
-  "ballad",
-  "coral",
-  "echo",
-  "fable",
-  "nova",
-  "onyx",
-  "sage",
-  "shimmer",
-  "verse",
-  "default",
-]);
 
 /** `POST /v1/audio/speech`: OpenAI's request shape plus Chatterbox's own generation settings (`speed` is both). */
 const speechRequest = withSettings({
   model: z.string().min(1, "model must not be empty"),
   input: z.string().trim().min(1, "input must not be empty"),
-  voice: z.string().min(1).default("default"),
+  // A name or a voice id, as a string or as `{ "id": ... }` (newer OpenAI clients).
+  voice: z
+    .union([z.string().min(1), z.object({ id: z.string().min(1) }).transform(({ id }) => id)], {
+      message: 'voice must be a name or id, or { "id": ... }',
+    })
+    .default("default"),
   response_format: audioFormatSchema.default("mp3"),
   stream_format: z.enum(["audio", "sse"]).default("audio"),
   instructions: z.string().optional(),
@@ -35,17 +25,19 @@ const speechRequest = withSettings({
 
 export interface SpeechRouteOptions {
   jobs: JobService;
+  /** Operator-mapped voice names (lowercase) -> stored voice ids. */
+  voiceAliases: ReadonlyMap<string, string>;
   maxJsonBytes: number;
   /** Characters per request (OpenAI's limit is 4096); stored jobs through tRPC take far longer texts. */
   maxInputLength: number;
   /** The loaded variant; `model` may name it, or any OpenAI model name (served by it). */
-  variant: () => string | undefined;
+  variant: () => Variant | undefined;
   /** Seconds from the request to its first audio sample written onto the response. */
   onFirstAudio: (seconds: number) => void;
 }
 
 function parseRequest(body: unknown) {
-  const parsed = speechRequest.safeParse(body);
+  const parsed = speechRequest.safeParse(camelCaseSettings(body));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = issue?.path.join(".") || "body";
@@ -57,8 +49,9 @@ function parseRequest(body: unknown) {
 const sseEvent = (event: unknown) => `data: ${JSON.stringify(event)}\n\n`;
 
 /**
- * Streams the audio while it is generated: raw bytes (WAV with an unknown-length header, PCM, MP3 frames) with
- * chunked transfer, or base64 deltas over SSE. A client that goes away cancels the synthesis.
+ * Streams the audio while it is generated: raw bytes (WAV with an unknown-length header, PCM, MP3 frames, Ogg
+ * Opus, ADTS AAC, FLAC) with chunked transfer, or base64 deltas over SSE. A client that goes away cancels the
+ * synthesis.
  */
 export async function handleSpeech(
   req: IncomingMessage,
@@ -73,11 +66,12 @@ export async function handleSpeech(
     if (variant && modelName.includes(name) && name !== variant) {
       throw new ServiceError(
         "BAD_REQUEST",
-        `This node serves Chatterbox ${variant}, not "${request.model}".`,
+        `This node serves Chatterbox ${variant} (as ${servedModelIds(variant).join(", ")}), not "${request.model}".`,
       );
     }
   }
-  const { input, response_format: format, stream_format, settings } = request;
+  const { input, response_format: format, stream_format } = request;
+  const { settings, applied } = applyInstructions(request.instructions, variant, request.settings);
   if (input.length > options.maxInputLength) {
     throw new ServiceError(
       "BAD_REQUEST",
@@ -91,7 +85,7 @@ export async function handleSpeech(
   res.on("close", () => {
     if (!res.writableFinished) gone.abort();
   });
-  const voiceId = OPENAI_VOICES.has(request.voice) ? null : request.voice;
+  const voiceId = resolveVoiceName(request.voice, options.voiceAliases);
   const { job, output, done } = await options.jobs.run(
     { text: input, voiceId, format, settings },
     gone.signal,
@@ -104,6 +98,7 @@ export async function handleSpeech(
       "Content-Type": sse ? "text/event-stream" : output.contentType,
       "Cache-Control": "no-cache",
       "X-Audio-Id": job.id,
+      "X-Instructions-Applied": applied,
     });
   };
   let firstAudio = true;

@@ -2,7 +2,7 @@ import type { Worker } from "node:worker_threads";
 
 import type { AudioFormat } from "@tts/api";
 
-import type { EncoderReply, EncoderRequest } from "../workers/audio-encoder-protocol";
+import type { EncoderReply, EncoderRequest, EncoderWorkerData } from "../workers/audio-encoder-protocol";
 import { spawnWorker } from "../workers/spawn-worker";
 
 /** Where a session's bytes go, in order. */
@@ -25,6 +25,8 @@ export interface EncoderSession {
 interface SessionState {
   sink: EncoderSink;
   finished?: { resolve: () => void; reject: (error: Error) => void };
+  /** Why it failed, for a `finish` asked for after that (its worker side is gone and will never answer). */
+  failure?: Error;
 }
 
 /** The node's audio encoder thread, started on first use and again after a crash. */
@@ -32,6 +34,9 @@ export class AudioEncoders {
   private worker: Worker | undefined;
   private readonly sessions = new Map<number, SessionState>();
   private nextSession = 1;
+
+  /** `ffmpeg`: the command that encodes opus, aac and flac. */
+  constructor(private readonly ffmpeg = "ffmpeg") {}
 
   open(format: AudioFormat, speed: number, sink: EncoderSink): EncoderSession {
     const session = this.nextSession++;
@@ -42,10 +47,12 @@ export class AudioEncoders {
       write: (samples) => this.post({ type: "write", session, samples }, [samples.buffer as ArrayBuffer]),
       endChunk: (pauseMs) => this.post({ type: "end-chunk", session, pauseMs }),
       finish: () =>
-        new Promise((resolve, reject) => {
-          state.finished = { resolve, reject };
-          this.post({ type: "finish", session });
-        }),
+        state.failure
+          ? Promise.reject(state.failure)
+          : new Promise((resolve, reject) => {
+              state.finished = { resolve, reject };
+              this.post({ type: "finish", session });
+            }),
       close: () => {
         if (this.sessions.delete(session)) this.post({ type: "close", session });
       },
@@ -72,10 +79,11 @@ export class AudioEncoders {
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
+    const workerData: EncoderWorkerData = { ffmpeg: this.ffmpeg };
     const worker = spawnWorker(
       "audio-encoder-worker",
       new URL("../workers/audio-encoder-worker.ts", import.meta.url),
-      {},
+      { workerData },
     );
     worker.unref();
     worker.on("message", (reply: EncoderReply) => this.onReply(reply));
@@ -103,6 +111,7 @@ export class AudioEncoders {
 
   private failSession(session: number, state: SessionState, error: Error): void {
     this.sessions.delete(session);
+    state.failure = error;
     state.sink.failed(error);
     state.finished?.reject(error);
   }

@@ -1,9 +1,10 @@
 import type { AudioFormat } from "@tts/api";
-import { STREAM_CONTENT_TYPES, wavHeader } from "@tts/audio";
+import { wavHeader } from "@tts/audio";
 
 import { SAMPLE_RATE } from "../engine/contract";
 import type { AudioMeta, ObjectWriter, StoredObject } from "../storage/storage";
 import type { AudioEncoders, EncoderSession } from "./audio-encoders";
+import { CONTENT_TYPES } from "./audio-formats";
 
 /** Live readers take the data in pieces of at most this many bytes. */
 const READ_PIECE = 64 * 1024;
@@ -41,7 +42,7 @@ export class AudioOutput {
   }
 
   get contentType(): string {
-    return STREAM_CONTENT_TYPES[this.format];
+    return CONTENT_TYPES[this.format];
   }
 
   /** Audio of the current text chunk, in order (its buffer is handed over). */

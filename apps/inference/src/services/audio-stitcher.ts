@@ -1,10 +1,10 @@
-import type { AudioFormat } from "@tts/api";
 import {
   concatBytes,
   concatSamples,
   createStreamEncoder,
   createTimeStretcher,
   type AudioStreamEncoder,
+  type StreamFormat,
   type TimeStretcher,
 } from "@tts/audio";
 
@@ -17,7 +17,8 @@ const EDGE_FADE_SAMPLES = 120;
 /**
  * Turns a job's audio, text chunk by text chunk, into the bytes of one stream: chunks faded at their edges with
  * pauses between them, time-stretched, encoded. Every call returns the bytes it completed (the first ones carry
- * the header and audio together, so a client's first bytes are already sound).
+ * the header and audio together, so a client's first bytes are already sound). For the formats ffmpeg encodes, it
+ * makes the 16-bit PCM that ffmpeg reads.
  */
 export class AudioStitcher {
   private readonly encoder: AudioStreamEncoder;
@@ -29,13 +30,9 @@ export class AudioStitcher {
   /** Samples encoded so far (after the time-stretch): what the stored file will hold. */
   samples = 0;
 
-  constructor(format: AudioFormat, speed: number) {
+  constructor(format: StreamFormat, speed: number) {
     this.encoder = createStreamEncoder(format, { sampleRate: SAMPLE_RATE, bitrateKbps: MP3_KBPS });
     this.stretcher = speed === 1 ? undefined : createTimeStretcher(SAMPLE_RATE, speed);
-  }
-
-  get contentType(): string {
-    return this.encoder.contentType;
   }
 
   /** Audio of the current text chunk, in order. */

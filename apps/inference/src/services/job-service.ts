@@ -9,6 +9,7 @@ import { newId, requireId } from "../storage/ids";
 import type { AudioMeta, Collection, ObjectWriter, StoredObject } from "../storage/storage";
 import type { AudioEncoders } from "./audio-encoders";
 import { AudioOutput } from "./audio-output";
+import type { FormatSupport } from "./ffmpeg";
 import type { VoiceLibrary } from "./voice-service";
 
 /** What the job service reports; the HTTP layer turns it into Prometheus series. */
@@ -34,6 +35,8 @@ export interface JobServiceOptions {
   split?: SplitOptions;
   /** The encoder thread every job's audio goes through. */
   encoders: AudioEncoders;
+  /** The formats it can encode; a job in another is refused (501). */
+  formats: FormatSupport;
   metrics: JobMetrics;
   log: Logger;
   now?: () => number;
@@ -252,6 +255,8 @@ export class JobService implements TtsService {
         `The text is ${request.text.length} characters; the limit is ${maxTextLength}.`,
       );
     }
+    const missing = this.options.formats.missing[request.format];
+    if (missing) throw new ServiceError("NOT_IMPLEMENTED", missing);
     // An unknown voice is the caller's mistake: answer 404 now, not as a failed job later.
     if (request.voiceId) await this.options.voices.get(request.voiceId);
     const id = newId("tts");

@@ -56,6 +56,7 @@ export async function startTestNode(
     drainTimeoutSeconds: 30,
     maxTextLength: 300,
     maxSpeechInputLength: 300,
+    voiceAliases: new Map(),
     split: {},
     maxUploadBytes: 2_000_000,
     maxJsonBytes: 64_000,

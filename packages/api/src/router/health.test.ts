@@ -4,7 +4,7 @@ import { createCaller } from "../root";
 import { testContext } from "../test-context";
 
 describe("health", () => {
-  it("reports service, version, uptime, ONNX Runtime backends and model state", async () => {
+  it("reports service, version, uptime, ONNX Runtime backends, model state and audio formats", async () => {
     const health = await createCaller(
       testContext({
         now: () => 1_012_500,
@@ -15,6 +15,7 @@ describe("health", () => {
             { name: "cuda", available: false, detail: "CUDA provider library not installed" },
           ],
         },
+        audioFormats: ["mp3", "flac", "wav", "pcm"],
       }),
     ).health();
     expect(health).toEqual({
@@ -30,6 +31,7 @@ describe("health", () => {
         ],
       },
       model: { state: "ready", variant: "turbo", dtype: "q4", provider: "cpu", error: null },
+      audioFormats: ["mp3", "flac", "wav", "pcm"],
     });
   });
 
@@ -42,6 +44,11 @@ describe("health", () => {
     const broken = testContext({
       onnxRuntime: { version: "1.30.0", backends: () => [{ name: "cpu" } as never] },
     });
+    await expect(createCaller(broken).health()).rejects.toThrow(/Output validation failed/);
+  });
+
+  it("rejects a context that claims a format outside the API's list", async () => {
+    const broken = testContext({ audioFormats: ["ogg" as never] });
     await expect(createCaller(broken).health()).rejects.toThrow(/Output validation failed/);
   });
 });

@@ -1,7 +1,7 @@
 import { healthOutputSchema } from "../schemas/health";
 import { publicProcedure } from "../trpc";
 
-/** Liveness and what this node runs: version, uptime, ONNX Runtime backends, model state. */
+/** Liveness and what this node runs: version, uptime, ONNX Runtime backends, model state, audio formats. */
 export const healthProcedure = publicProcedure.output(healthOutputSchema).query(({ ctx }) => ({
   status: "ok" as const,
   service: ctx.service.name,
@@ -9,4 +9,5 @@ export const healthProcedure = publicProcedure.output(healthOutputSchema).query(
   uptimeSeconds: Math.max(0, (ctx.now() - ctx.service.startedAt) / 1000),
   onnxRuntime: { version: ctx.onnxRuntime.version, backends: ctx.onnxRuntime.backends() },
   model: ctx.model(),
+  audioFormats: ctx.audioFormats,
 }));

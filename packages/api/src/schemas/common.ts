@@ -27,8 +27,8 @@ export const DEVICES = ["auto", "cpu", "cuda"] as const;
 export const deviceSchema = z.enum(DEVICES);
 export type Device = z.infer<typeof deviceSchema>;
 
-/** Encodings the node produces for synthesized audio. */
-export const AUDIO_FORMATS = ["wav", "mp3", "pcm"] as const;
+/** Encodings the node produces for synthesized audio: OpenAI's `response_format` values, in its docs' order. */
+export const AUDIO_FORMATS = ["mp3", "opus", "aac", "flac", "wav", "pcm"] as const;
 export const audioFormatSchema = z.enum(AUDIO_FORMATS, {
   message: `must be one of ${AUDIO_FORMATS.join(", ")}`,
 });

@@ -1,6 +1,6 @@
 import { z } from "zod";
 
-import { dtypeSchema, variantSchema } from "./common";
+import { audioFormatSchema, dtypeSchema, variantSchema } from "./common";
 
 export const runtimeBackendSchema = z.object({
   /** ONNX Runtime execution provider name, e.g. "cpu" or "cuda". */
@@ -31,5 +31,7 @@ export const healthOutputSchema = z.object({
     backends: z.array(runtimeBackendSchema),
   }),
   model: modelStatusSchema,
+  /** The `format`s this node can produce (opus, aac and flac need ffmpeg on the node). */
+  audioFormats: z.array(audioFormatSchema),
 });
 export type HealthOutput = z.infer<typeof healthOutputSchema>;

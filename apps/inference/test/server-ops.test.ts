@@ -200,9 +200,15 @@ describe("storage lifetime", () => {
         body: JSON.stringify({ model: "tts-1", input: "Short-lived.", response_format: "wav" }),
       });
       const id = res.headers.get("x-audio-id")!;
-      expect((await fetch(`${t.url}/v1/audio/${id}`)).status).toBe(200);
+      // The response streams while the job runs: read it to the end, so the stored file exists.
+      await res.arrayBuffer();
+      const stored = await fetch(`${t.url}/v1/audio/${id}`);
+      expect(stored.status).toBe(200);
+      await stored.arrayBuffer();
       await new Promise((resolve) => setTimeout(resolve, 1_200));
-      expect((await fetch(`${t.url}/v1/audio/${id}`)).status).toBe(404);
+      const expired = await fetch(`${t.url}/v1/audio/${id}`);
+      expect(expired.status).toBe(404);
+      await expired.arrayBuffer();
     } finally {
       await t.stop();
     }

@@ -143,7 +143,7 @@ modelOptions(
     .command("serve")
     .description("run the inference node (tRPC API, OpenAI-compatible speech, stored audio, metrics)")
     .option("--port <n>", "port (default PORT or 7860)", number("--port", { integer: true, min: 0 }))
-    .option("--host <host>", "interface to bind (default HOST or 0.0.0.0)"),
+    .option("--host <host>", "interface to bind (default HOST or 127.0.0.1)"),
 ).action(async (flags: ModelFlags & { port?: number; host?: string }) => {
   await serve({ model: settingsFrom(flags), port: flags.port, host: flags.host });
 });

@@ -22,7 +22,13 @@ const envSchema = z.object({
     .min(0, "expected a port from 0 to 65535")
     .max(65535, "expected a port from 0 to 65535")
     .default(7860),
-  HOST: z.string().min(1).default("0.0.0.0"),
+  /** Loopback by default: without API_KEYS the node is single-user (see ALLOW_ANONYMOUS). */
+  HOST: z.string().min(1).default("127.0.0.1"),
+  /** Serve without API keys on a non-loopback HOST anyway (logged as a warning). */
+  ALLOW_ANONYMOUS: z
+    .enum(["true", "false"], { message: 'expected "true" or "false"' })
+    .default("false")
+    .transform((value) => value === "true"),
   CORS_ORIGINS: z
     .string()
     .default("http://localhost:3000,http://127.0.0.1:3000")
@@ -77,15 +83,21 @@ const envSchema = z.object({
   API_KEYS: z
     .string()
     .optional()
-    .transform((value) =>
-      (value ?? "")
+    .transform((value, ctx) => {
+      const keys = (value ?? "")
         .split(",")
         .map((key) => key.trim())
-        .filter(Boolean),
-    )
+        .filter(Boolean);
+      // Set but empty of keys (e.g. ","), it would run open by mistake: refuse instead.
+      if (value !== undefined && keys.length === 0) {
+        ctx.addIssue({ code: "custom", message: "is set but holds no key; unset it to run without keys" });
+        return z.NEVER;
+      }
+      return keys;
+    })
     .pipe(z.array(z.string().min(16, "each API key needs at least 16 characters"))),
   AUDIO_TTL_SECONDS: seconds.default(3600),
-  QUEUE_SIZE: count(0, 10_000).default(16),
+  QUEUE_SIZE: count(1, 10_000).default(16),
   JOB_TIMEOUT_SECONDS: seconds.default(300),
   DRAIN_TIMEOUT_SECONDS: seconds.default(60),
   /** Characters per stored job (tRPC): long texts are split into sentences and streamed as one. */

@@ -1,4 +1,5 @@
 import { EnvError, loadEnv, type InferenceEnv } from "./env";
+import { checkExposure } from "./http/exposure";
 import { createLogger } from "./logger";
 import { modelSettingsFromEnv, type ModelSettings } from "./model-settings";
 import { createInferenceNode, nodeSettingsFromEnv } from "./node";
@@ -22,9 +23,17 @@ export async function serve(overrides: ServeOverrides = {}): Promise<void> {
     throw error;
   }
   const logger = createLogger(env.LOG_LEVEL);
+  const host = overrides.host ?? env.HOST;
+  let exposure: { warning?: string };
+  try {
+    exposure = checkExposure({ host, apiKeys: env.API_KEYS, allowAnonymous: env.ALLOW_ANONYMOUS });
+  } catch (error) {
+    console.error((error as Error).message);
+    process.exit(2);
+  }
+  if (exposure.warning) logger.warn(exposure.warning);
   const model = { ...modelSettingsFromEnv(env), ...overrides.model };
   const node = await createInferenceNode(nodeSettingsFromEnv(env, model), logger);
-  const host = overrides.host ?? env.HOST;
   const port = await node.listen(overrides.port ?? env.PORT, host);
   logger.info(
     { port, host, model: { variant: model.variant, dtype: model.dtype, device: model.device } },

@@ -20,7 +20,8 @@ describe("parseEnv", () => {
   it("applies defaults compatible with the earlier Python service", () => {
     expect(parseEnv({})).toEqual({
       PORT: 7860,
-      HOST: "0.0.0.0",
+      HOST: "127.0.0.1",
+      ALLOW_ANONYMOUS: false,
       CORS_ORIGINS: ["http://localhost:3000", "http://127.0.0.1:3000"],
       LOG_LEVEL: "info",
       TTS_MODEL: "turbo",
@@ -55,7 +56,7 @@ describe("parseEnv", () => {
       CORS_ORIGINS: "https://app.example.com/, http://localhost:5173",
     });
     expect(env.PORT).toBe(8080);
-    expect(env.HOST).toBe("0.0.0.0");
+    expect(env.HOST).toBe("127.0.0.1");
     expect(env.CORS_ORIGINS).toEqual(["https://app.example.com", "http://localhost:5173"]);
   });
 
@@ -80,6 +81,9 @@ describe("parseEnv", () => {
       /API_KEYS=\(hidden\): each API key needs at least 16 characters/,
     );
     expect(() => parseEnv({ API_KEYS: "short-secret" })).not.toThrow(/short-secret/);
+    // Set, but without a single key: refused rather than running open.
+    expect(() => parseEnv({ API_KEYS: " , ," })).toThrow(/API_KEYS=\(hidden\): is set but holds no key/);
+    expect(() => parseEnv({ QUEUE_SIZE: "0" })).toThrow(/QUEUE_SIZE="0": expected at least 1/);
   });
 
   it("lists every bad variable at once", () => {

@@ -105,6 +105,14 @@ describe("operations routes", () => {
     });
     expect(denied.status).toBe(403);
     expect(await denied.json()).toMatchObject({ error: { code: "CORS_ORIGIN_NOT_ALLOWED" } });
+    // Every answer varies by origin and is never sniffed or stored by the way.
+    const plain = await fetch(`${t.url}/healthz`);
+    expect(plain.headers.get("vary")).toBe("Origin");
+    expect(plain.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(plain.headers.get("cache-control")).toBe("no-store");
+    const api = await fetch(`${t.url}/trpc/health`);
+    expect(api.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(api.headers.get("cache-control")).toBe("no-store");
   });
 });
 

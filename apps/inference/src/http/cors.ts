@@ -12,13 +12,16 @@ export function applyCors(
   allowedOrigins: readonly string[],
 ): boolean {
   const origin = req.headers.origin;
-  const allowed = origin !== undefined && (allowedOrigins.includes("*") || allowedOrigins.includes(origin));
+  const anyOrigin = allowedOrigins.includes("*");
+  const allowed = origin !== undefined && (anyOrigin || allowedOrigins.includes(origin));
+  // Always: a cache must not serve one origin's answer to another.
+  res.setHeader("Vary", "Origin");
   if (allowed) {
-    res.setHeader("Access-Control-Allow-Origin", origin);
-    res.setHeader("Vary", "Origin");
+    // A literal `*` when any origin may read: no credentials ride on it, and caches can share it.
+    res.setHeader("Access-Control-Allow-Origin", anyOrigin ? "*" : origin);
     res.setHeader(
       "Access-Control-Expose-Headers",
-      "Content-Length, Content-Range, Retry-After, X-Request-Id, X-Audio-Id",
+      "Content-Length, Content-Range, Retry-After, X-Request-Id, X-Audio-Id, X-Instructions-Applied",
     );
   }
   if (req.method !== "OPTIONS" || req.headers["access-control-request-method"] === undefined) return false;

@@ -88,7 +88,10 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
         const retry = errors
           .map((e) => (e.cause instanceof ServiceError ? e.cause.retryAfterSeconds : undefined))
           .find(Boolean);
-        return retry ? { headers: { "Retry-After": String(retry) } } : {};
+        // tRPC sets its own Vary; appended (an array), ours survives it.
+        const headers: Record<string, string | string[]> = { Vary: ["Origin"] };
+        if (retry) headers["Retry-After"] = String(retry);
+        return { headers };
       },
       onError: ({ error, path }) => {
         if (error.code === "INTERNAL_SERVER_ERROR")
@@ -197,6 +200,9 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
     // Route templates, never raw paths, as labels: metric cardinality stays bounded whatever clients send.
     let routeName = "unmatched";
     res.setHeader("X-Request-Id", requestId);
+    // Responses are data, never documents to sniff; routes that may be cached say so themselves.
+    res.setHeader("X-Content-Type-Options", "nosniff");
+    res.setHeader("Cache-Control", "no-store");
     // Bound so the line is written in this request's context (and so carries its requestId).
     res.on(
       "finish",

@@ -281,7 +281,9 @@ export class JobService implements TtsService {
     const workers = engine.stats().workers;
     if (queued >= queueSize) {
       metrics.outcome("rejected");
-      const retryAfter = Math.max(1, Math.ceil((this.averageJobMs * (queued + 1)) / workers / 1000));
+      // Finite whatever the state: no workers (being replaced) counts as one, and an hour is the most asked.
+      const estimate = (this.averageJobMs * (queued + 1)) / Math.max(1, workers) / 1000;
+      const retryAfter = Math.min(3600, Math.max(1, Math.ceil(Number.isFinite(estimate) ? estimate : 3600)));
       throw new ServiceError(
         "TOO_MANY_REQUESTS",
         `The queue is full (${queueSize} waiting); retry in ${retryAfter} s.`,

@@ -32,6 +32,14 @@ export async function serve(overrides: ServeOverrides = {}): Promise<void> {
     process.exit(2);
   }
   if (exposure.warning) logger.warn(exposure.warning);
+  // Last resort. Errors inside a request are caught where it is handled; one that escapes means the process is
+  // in an unknown state, so log it and exit non-zero for the orchestrator to restart the node. A rejected promise
+  // nobody awaited is logged and the node keeps serving.
+  process.on("uncaughtException", (error) => {
+    logger.fatal({ err: error }, "uncaught exception; exiting for a restart");
+    process.exit(1);
+  });
+  process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled rejection"));
   const model = { ...modelSettingsFromEnv(env), ...overrides.model };
   const node = await createInferenceNode(nodeSettingsFromEnv(env, model), logger);
   const port = await node.listen(overrides.port ?? env.PORT, host);

@@ -49,3 +49,26 @@ describe("CORS for any origin", () => {
     }
   });
 });
+
+describe("limits on what one request may ask", () => {
+  it("refuses a tRPC batch over the limit and a header block over 16 KiB, and keeps serving", async () => {
+    const { startTestNode } = await import("./support/node");
+    const { MAX_BATCH_SIZE } = await import("../src/http/server");
+    const node = await startTestNode();
+    try {
+      const paths = Array.from({ length: MAX_BATCH_SIZE + 1 }, () => "health").join(",");
+      const batch = await fetch(`${node.url}/trpc/${paths}?batch=1&input=${encodeURIComponent("{}")}`);
+      expect(batch.status).toBe(400);
+      expect(await batch.text()).toContain("Batch call exceeds maximum size");
+      const withinLimit = Array.from({ length: MAX_BATCH_SIZE }, () => "health").join(",");
+      expect(
+        (await fetch(`${node.url}/trpc/${withinLimit}?batch=1&input=${encodeURIComponent("{}")}`)).status,
+      ).toBe(200);
+      const huge = await fetch(`${node.url}/healthz`, { headers: { "X-Padding": "x".repeat(20_000) } });
+      expect(huge.status).toBe(431);
+      expect((await fetch(`${node.url}/healthz`)).status).toBe(200);
+    } finally {
+      await node.stop();
+    }
+  });
+});

@@ -46,6 +46,9 @@ export interface InferenceServerOptions {
 }
 
 /** A route's handler; `params` are the route pattern's captured (still percent-encoded) path segments. */
+/** tRPC calls one HTTP request may batch. */
+export const MAX_BATCH_SIZE = 20;
+
 type Handler = (req: IncomingMessage, res: ServerResponse, params: readonly string[]) => void | Promise<void>;
 
 /**
@@ -83,6 +86,8 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
       router: appRouter,
       basePath: "/trpc/",
       maxBodySize,
+      // One request may batch a page's worth of calls, not an unbounded amount of work.
+      maxBatchSize: MAX_BATCH_SIZE,
       createContext: ({ req }) => ({ ...context, authorized: authorize(req) }),
       responseMeta: ({ errors }) => {
         const retry = errors
@@ -190,7 +195,13 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
     },
   ];
 
-  return createServer((req, res) => requestContext.run({ requestId: randomUUID() }, () => handle(req, res)));
+  // Explicit limits instead of Node's defaults: slow or oversized requests are cut off, while responses (streams)
+  // may last as long as their job. requestTimeout covers receiving a request, uploads included.
+  const server = createServer(
+    { headersTimeout: 20_000, requestTimeout: 300_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024 },
+    (req, res) => requestContext.run({ requestId: randomUUID() }, () => handle(req, res)),
+  );
+  return server;
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const { requestId } = requestContext.getStore()!;

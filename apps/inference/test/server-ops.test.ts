@@ -123,7 +123,7 @@ describe("scheduling", () => {
 });
 
 describe("API keys", () => {
-  it("guard /v1/* and mutations, not reads; keys compare exactly", async () => {
+  it("guard /v1/*, /metrics and every voice and job procedure, not health; keys compare exactly", async () => {
     const t = await startTestNode({ apiKeys: [KEY] });
     try {
       const noKey = await fetch(`${t.url}/v1/audio/speech`, {
@@ -144,7 +144,16 @@ describe("API keys", () => {
       await expect(t.client(`${KEY.slice(0, -1)}`).tts.synthesize.mutate({ text: "hi" })).rejects.toThrow(
         /API key/,
       );
-      expect(await t.client().voices.list.query()).toEqual([]);
+      await expect(t.client().voices.list.query()).rejects.toThrow(/API key is required/);
+      await expect(t.client().tts.list.query()).rejects.toThrow(/API key is required/);
+      expect(await t.client(KEY).voices.list.query()).toEqual([]);
+      expect((await t.client().health.query()).status).toBe("ok");
+      expect((await fetch(`${t.url}/metrics`)).status).toBe(401);
+      expect((await fetch(`${t.url}/metrics`, { headers: { Authorization: `Bearer ${KEY}` } })).status).toBe(
+        200,
+      );
+      expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
+      expect((await fetch(`${t.url}/readyz`)).status).toBe(200);
       const job = await t.client(KEY).tts.synthesize.mutate({ text: "With a key.", maxTokens: 3 });
       expect(["queued", "running"]).toContain(job.status);
     } finally {

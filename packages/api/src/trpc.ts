@@ -36,7 +36,10 @@ export const createTRPCRouter = t.router;
 export const createCallerFactory = t.createCallerFactory;
 export const publicProcedure = t.procedure.use(serviceErrors);
 
-/** Mutations need an API key when keys are configured. */
+/**
+ * Everything but `health` needs a credential when keys are configured: voices and jobs are users' data.
+ * (`health`, like /readyz, describes only the node.)
+ */
 export const protectedProcedure = publicProcedure.use(({ ctx, next }) => {
   if (!ctx.authorized) {
     throw new TRPCError({

@@ -134,12 +134,13 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
     {
       pattern: /^\/metrics$/,
       name: "/metrics",
+      // Behind a key when keys are set: request counts and job outcomes describe its users' traffic.
       methods: {
-        GET: async (_req, res) => {
+        GET: requireKey(async (_req, res) => {
           const body = await metrics.registry.metrics();
           res.writeHead(200, { "Content-Type": metrics.registry.contentType });
           res.end(body);
-        },
+        }),
       },
     },
     {

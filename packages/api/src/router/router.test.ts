@@ -78,12 +78,16 @@ describe("voices router", () => {
     expect(traversal.message).toMatch(/must be an id/);
   });
 
-  it("requires an API key for mutations but not for reads when keys are configured", async () => {
+  it("requires an API key for every voice and job procedure when keys are configured, not for health", async () => {
     const api = createCaller(testContext({ authorized: false }));
     const error = await rejection(api.voices.create(wavForm("x")));
     expect(error.code).toBe("UNAUTHORIZED");
     expect(error.message).toMatch(/Authorization: Bearer/);
-    expect(await api.voices.list()).toEqual([]);
+    expect((await rejection(api.voices.list())).code).toBe("UNAUTHORIZED");
+    expect((await rejection(api.voices.get({ id: "voice_00000000" }))).code).toBe("UNAUTHORIZED");
+    expect((await rejection(api.tts.list())).code).toBe("UNAUTHORIZED");
+    expect((await rejection(api.tts.get({ id: "tts_00000000" }))).code).toBe("UNAUTHORIZED");
+    expect((await api.health()).status).toBe("ok");
     expect((await rejection(api.tts.synthesize({ text: "hi" }))).code).toBe("UNAUTHORIZED");
     expect((await rejection(api.tts.delete({ id: "tts_00000000" }))).code).toBe("UNAUTHORIZED");
   });

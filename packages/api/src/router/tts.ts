@@ -1,6 +1,6 @@
 import { byIdInput } from "../schemas/common";
 import { jobSchema, listJobsInput, synthesizeInput } from "../schemas/tts";
-import { createTRPCRouter, protectedProcedure, publicProcedure } from "../trpc";
+import { createTRPCRouter, protectedProcedure } from "../trpc";
 import { deleteById } from "./delete-by-id";
 
 export const ttsRouter = createTRPCRouter({
@@ -9,17 +9,17 @@ export const ttsRouter = createTRPCRouter({
     .input(synthesizeInput)
     .output(jobSchema)
     .mutation(({ ctx, input }) => ctx.tts.synthesize(input)),
-  get: publicProcedure
+  get: protectedProcedure
     .input(byIdInput)
     .output(jobSchema)
     .query(({ ctx, input }) => ctx.tts.get(input.id)),
-  list: publicProcedure
+  list: protectedProcedure
     .input(listJobsInput)
     .output(jobSchema.array())
     .query(({ ctx, input }) => ctx.tts.list(input.limit)),
   delete: deleteById((ctx, id) => ctx.tts.delete(id)),
   /** Server-sent events: queue position, tokens generated, audio seconds, then done or failed. */
-  progress: publicProcedure.input(byIdInput).subscription(async function* ({ ctx, input, signal }) {
+  progress: protectedProcedure.input(byIdInput).subscription(async function* ({ ctx, input, signal }) {
     yield* ctx.tts.progress(input.id, signal ?? new AbortController().signal);
   }),
 });

@@ -1,6 +1,6 @@
 import { byIdInput } from "../schemas/common";
 import { createVoiceInput, renameVoiceInput, voiceSchema } from "../schemas/voices";
-import { createTRPCRouter, protectedProcedure, publicProcedure } from "../trpc";
+import { createTRPCRouter, protectedProcedure } from "../trpc";
 import { deleteById } from "./delete-by-id";
 
 export const voicesRouter = createTRPCRouter({
@@ -9,8 +9,8 @@ export const voicesRouter = createTRPCRouter({
     .input(createVoiceInput)
     .output(voiceSchema)
     .mutation(({ ctx, input }) => ctx.voices.create(input)),
-  list: publicProcedure.output(voiceSchema.array()).query(({ ctx }) => ctx.voices.list()),
-  get: publicProcedure
+  list: protectedProcedure.output(voiceSchema.array()).query(({ ctx }) => ctx.voices.list()),
+  get: protectedProcedure
     .input(byIdInput)
     .output(voiceSchema)
     .query(({ ctx, input }) => ctx.voices.get(input.id)),

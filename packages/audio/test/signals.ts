@@ -1,5 +1,7 @@
 import wavefile from "wavefile";
 
+import { concatSamples } from "../src/dsp";
+
 export function sine(
   frequency: number,
   seconds: number,
@@ -38,15 +40,7 @@ export function speechLike(seconds: number, sampleRate: number, amplitude = 0.3)
   return out;
 }
 
-export function concat(...parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
+export const concat = (...parts: Float32Array[]): Float32Array => concatSamples(parts);
 
 export type BitDepthCode = "8" | "16" | "24" | "32" | "32f" | "64";
 

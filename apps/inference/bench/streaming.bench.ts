@@ -6,75 +6,33 @@
 //   2. Time to first audio vs total time of POST /v1/audio/speech, per response format and length.
 // Knobs (env): BENCH_LONG_CHARS (default 100000), BENCH_STOP_AFTER (tokens per chunk of the long job, default 8),
 // BENCH_JOB_TIMEOUT_S (per chunk, default 600), BENCH_SKIP ("speech" or "long").
-import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
-import { availableParallelism, tmpdir } from "node:os";
-import path from "node:path";
+import { availableParallelism } from "node:os";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 
 import { DEFAULT_STREAMING } from "../src/engine/stream-decoder";
-import { createLogger } from "../src/logger";
-import { createInferenceNode, type InferenceNode, type NodeSettings } from "../src/node";
-import { makeTinyBundle, type TinyBundleOptions } from "../src/tiny/make-tiny";
-import { typedClient } from "../test/support/node";
+import type { TinyBundleOptions } from "../src/tiny/make-tiny";
+import { startTestNode } from "../test/support/node";
 
 const LONG_CHARS = Number(process.env.BENCH_LONG_CHARS ?? 100_000);
 const LONG_STOP_AFTER = Number(process.env.BENCH_STOP_AFTER ?? 8);
 const SKIP = process.env.BENCH_SKIP ?? "";
-// Per text chunk (a job's timeout is this times its chunk count). Kept well under 2^31 ms / chunks: setTimeout
-// fires at once past that (a 1,069-chunk job at 3600 s times out immediately), so "large" here means 600 s.
+// Per text chunk (a job's timeout is this times its chunk count, capped at the longest timer Node allows).
 const JOB_TIMEOUT_S = Number(process.env.BENCH_JOB_TIMEOUT_S ?? 600);
 const MB = 1024 * 1024;
 
-const temps: string[] = [];
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(path.join(tmpdir(), prefix));
-  temps.push(dir);
-  return dir;
-}
-
-interface BenchNode {
-  node: InferenceNode;
-  url: string;
-  client: ReturnType<typeof typedClient>;
-}
-
-/** As test/support/node.ts starts one, with limits for long texts and long runs, and a silent logger. */
-async function startNode(bundleOptions: TinyBundleOptions): Promise<BenchNode> {
-  const options = { kvDtype: "float32", seed: 0, ...bundleOptions } as const;
-  const bundle = await makeTinyBundle(tempDir(`bench-tiny-${options.variant}-`), options);
-  const settings: NodeSettings = {
-    model: {
-      variant: options.variant,
-      dtype: "fp32",
-      device: "cpu",
-      modelDir: bundle.dir,
-      cacheDir: tempDir("bench-cache-"),
-      threads: 1,
-      workers: 1,
-      endpoint: "http://127.0.0.1:9",
-      streaming: DEFAULT_STREAMING,
+/** The test suite's node, with limits for long texts and long runs (silent logs; its temp folders go on stop). */
+const startNode = (bundleOptions: TinyBundleOptions) =>
+  startTestNode(
+    {
+      maxTextLength: 200_000,
+      maxSpeechInputLength: 4096,
+      maxJsonBytes: 1_000_000,
+      jobTimeoutSeconds: JOB_TIMEOUT_S,
+      corsOrigins: [],
     },
-    dataDir: tempDir("bench-data-"),
-    corsOrigins: [],
-    apiKeys: [],
-    audioTtlSeconds: 3600,
-    queueSize: 4,
-    jobTimeoutSeconds: JOB_TIMEOUT_S,
-    drainTimeoutSeconds: 30,
-    maxTextLength: 200_000,
-    maxSpeechInputLength: 4096,
-    maxUploadBytes: 2_000_000,
-    maxJsonBytes: 1_000_000,
-    split: {}, // the text splitter's defaults
-    voiceAliases: new Map(),
-  };
-  const node = await createInferenceNode(settings, createLogger("silent"));
-  const port = await node.listen(0, "127.0.0.1");
-  await node.ready;
-  const url = `http://127.0.0.1:${port}`;
-  return { node, url, client: typedClient(url) };
-}
+    bundleOptions,
+  );
 
 // ---------------------------------------------------------------------------------------------------------------
 // POST /v1/audio/speech
@@ -234,7 +192,9 @@ async function withLoopDelay<T>(run: () => Promise<T>): Promise<{ result: T; loo
 
 async function benchSpeech(): Promise<void> {
   const started = performance.now();
-  const { node, url, client } = await startNode({ variant: "turbo", stopAfter: null });
+  const node = await startNode({ variant: "turbo", stopAfter: null });
+  const { stop, url } = node;
+  const client = node.client();
   try {
     console.log(
       `\nPOST /v1/audio/speech over node:http, tiny-random turbo (never stops: maxTokens sets the length), ` +
@@ -295,7 +255,7 @@ async function benchSpeech(): Promise<void> {
       "(every request, the warm-up included; via=job is the same requests' first audio into their job's stream)",
     );
   } finally {
-    await node.shutdown();
+    await stop();
   }
   console.log(`speech requests took ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
@@ -410,7 +370,9 @@ const mb = (bytes: number) => (bytes / MB).toFixed(1);
 async function benchLongJob(): Promise<void> {
   const text = longText(LONG_CHARS);
   const paragraphs = text.split("\n\n").length;
-  const { node, url, client } = await startNode({ variant: "turbo", stopAfter: LONG_STOP_AFTER });
+  const node = await startNode({ variant: "turbo", stopAfter: LONG_STOP_AFTER });
+  const { stop, url } = node;
+  const client = node.client();
   try {
     console.log(
       `\ntRPC tts.synthesize, ${text.length.toLocaleString("en")} characters (${paragraphs} paragraphs), format pcm, ` +
@@ -530,7 +492,7 @@ async function benchLongJob(): Promise<void> {
     );
     printFirstAudioMetrics(await firstAudioMetrics(url));
   } finally {
-    await node.shutdown();
+    await stop();
   }
 }
 
@@ -542,8 +504,4 @@ async function main(): Promise<void> {
   console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
 }
 
-try {
-  await main();
-} finally {
-  for (const dir of temps) rmSync(dir, { recursive: true, force: true });
-}
+await main();

@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -35,19 +35,26 @@ export async function startTestNode(
   logger: Logger = createLogger("silent"),
 ): Promise<TestNode> {
   const bundle = await tinyBundle(bundleOptions);
+  // Folders made here are removed by `stop`; a dataDir the caller passes (to restart on it) is left alone.
+  const made: string[] = [];
+  const temp = (prefix: string) => {
+    const dir = mkdtempSync(path.join(tmpdir(), prefix));
+    made.push(dir);
+    return dir;
+  };
   const settings: NodeSettings = {
     model: {
       variant: bundleOptions.variant,
       dtype: "fp32",
       device: "cpu",
       modelDir: bundle.dir,
-      cacheDir: mkdtempSync(path.join(tmpdir(), "tts-cache-")),
+      cacheDir: temp("tts-cache-"),
       threads: 1,
       workers: 1,
       endpoint: "http://127.0.0.1:9",
       streaming: DEFAULT_STREAMING,
     },
-    dataDir: mkdtempSync(path.join(tmpdir(), "tts-data-")),
+    dataDir: overrides.dataDir ?? temp("tts-data-"),
     corsOrigins: ["http://app.test:3000"],
     apiKeys: [],
     audioTtlSeconds: 3600,
@@ -66,5 +73,14 @@ export async function startTestNode(
   const port = await node.listen(0, "127.0.0.1");
   await node.ready;
   const url = `http://127.0.0.1:${port}`;
-  return { node, url, settings, client: (apiKey) => typedClient(url, apiKey), stop: () => node.shutdown() };
+  return {
+    node,
+    url,
+    settings,
+    client: (apiKey) => typedClient(url, apiKey),
+    stop: async () => {
+      await node.shutdown();
+      for (const dir of made) rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -93,7 +93,10 @@ const SNAKE_CASE_SETTINGS: Record<string, keyof GenerationSettings> = {
 export function camelCaseSettings(body: unknown): unknown {
   if (typeof body !== "object" || body === null || Array.isArray(body)) return body;
   const renamed: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(body)) renamed[SNAKE_CASE_SETTINGS[key] ?? key] = value;
-  for (const [key, value] of Object.entries(body)) if (!(key in SNAKE_CASE_SETTINGS)) renamed[key] = value;
+  for (const [key, value] of Object.entries(body)) {
+    const name = SNAKE_CASE_SETTINGS[key];
+    if (name === undefined) renamed[key] = value;
+    else if (!(name in body)) renamed[name] = value;
+  }
   return renamed;
 }

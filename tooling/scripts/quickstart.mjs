@@ -245,6 +245,8 @@ function test() {
     run("pnpm", ["run", "lint"]);
     step("Unit and integration tests (every workspace)");
     run("pnpm", ["run", "test:unit"]);
+    step("Reliability suite (CI profile: hostile HTTP, fuzzing, load; docs/reliability.md)");
+    run("pnpm", ["run", "test:reliability"]);
     step("Browser tests (production build, Debian chromium)");
     run("pnpm", ["run", "e2e"]);
   } catch (error) {

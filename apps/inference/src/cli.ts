@@ -18,9 +18,10 @@ import { EnvError, loadEnv } from "./env";
 import { ensureModel, loadOptions, modelSettingsFromEnv, type ModelSettings } from "./model-settings";
 import { downloadModel } from "./models/download";
 import { ModelDownloadError } from "./models/download-errors";
+import { ManifestError } from "./models/manifest";
 import { createProgressReporter } from "./models/progress-reporter";
 import { modelDir, resolveModel } from "./models/registry";
-import { verifyModel } from "./models/verify";
+import { verifyAgainstManifest, verifyModel } from "./models/verify";
 import { serve } from "./serve";
 import { makeTinyBundle } from "./tiny/make-tiny";
 
@@ -114,7 +115,7 @@ modelOptions(
       ? { samples: prepareReferenceClip(await readFile(flags.voice)).samples }
       : undefined;
   const reporter = progress();
-  const dir = await ensureModel(settings, (event) => reporter.onProgress(event)).finally(() =>
+  const { dir } = await ensureModel(settings, (event) => reporter.onProgress(event)).finally(() =>
     reporter.stop(),
   );
   const model = await ChatterboxModel.load(dir, {
@@ -150,46 +151,63 @@ modelOptions(
 
 const models = program.command("models").description("download, list and verify model files");
 
-modelOptions(models.command("pull").description("download the model files (resumable)")).action(
-  async (flags: ModelFlags) => {
-    const settings = settingsFrom(flags);
-    const spec = resolveModel(settings.variant, settings.dtype);
-    const dir = settings.modelDir ?? modelDir(settings.cacheDir, spec);
-    const reporter = progress();
-    const result = await downloadModel(spec, {
-      dir,
-      endpoint: settings.endpoint,
-      token: settings.hfToken,
-      onProgress: (event) => reporter.onProgress(event),
-    }).finally(() => reporter.stop());
-    const check = await verifyModel(spec, dir);
-    if (!check.ok)
-      throw new ModelDownloadError(
-        `Downloaded files do not verify:\n${check.problems.join("\n")}`,
-        dir,
-        "size-mismatch",
-      );
-    console.log(
-      `${spec.repo}@${spec.revision.slice(0, 8)} (${spec.dtype}): ${result.downloaded.length} downloaded, ${result.skipped.length} already present, verified -> ${dir}`,
-    );
-  },
-);
-
 modelOptions(
-  models.command("verify").description("check that every model file is present with the right size"),
+  models.command("pull").description("download the model files (resumable), verifying them against the hub"),
 ).action(async (flags: ModelFlags) => {
   const settings = settingsFrom(flags);
   const spec = resolveModel(settings.variant, settings.dtype);
   const dir = settings.modelDir ?? modelDir(settings.cacheDir, spec);
-  const check = await verifyModel(spec, dir);
-  if (!check.ok) {
+  const reporter = progress();
+  // Files already in place are rehashed too: pull is how a file `tts models verify` flagged gets replaced.
+  const result = await downloadModel(spec, {
+    dir,
+    endpoint: settings.endpoint,
+    token: settings.hfToken,
+    rehashExisting: true,
+    onProgress: (event) => reporter.onProgress(event),
+  }).finally(() => reporter.stop());
+  const unverified = result.unverified.length
+    ? ` (${result.unverified.length} without a published hash: size only)`
+    : "";
+  console.log(
+    `${spec.repo}@${spec.revision.slice(0, 8)} (${spec.dtype}): ${result.downloaded.length} downloaded, ${result.skipped.length} already present, verified${unverified} -> ${dir}`,
+  );
+});
+
+modelOptions(
+  models.command("verify").description("rehash every model file against the manifest written by `pull`"),
+).action(async (flags: ModelFlags) => {
+  const settings = settingsFrom(flags);
+  const spec = resolveModel(settings.variant, settings.dtype);
+  const dir = settings.modelDir ?? modelDir(settings.cacheDir, spec);
+  const report = await verifyAgainstManifest(spec, dir).catch((error: unknown) => {
+    if (!(error instanceof ManifestError)) throw error;
+    console.error(`tts: ${error.message} Run \`tts models pull\` to check the files again and rewrite it.`);
+    process.exitCode = 1;
+    return undefined;
+  });
+  if (!report) return;
+  if (!report.manifest) {
+    console.log(
+      settings.modelDir
+        ? "no manifest: this folder was not downloaded by tts; only presence and sizes can be checked"
+        : "no manifest: this cache was made by an older tts or never completed; only presence and sizes can " +
+            "be checked (`tts models pull` verifies it against the hub and writes one)",
+    );
+  }
+  for (const file of report.files) {
+    console.log(`${file.status.padEnd(9)} ${file.path}${file.detail ? `: ${file.detail}` : ""}`);
+  }
+  const bad = report.files.filter((file) => file.status !== "ok");
+  if (bad.length > 0) {
     console.error(
-      `${dir}:\n${check.problems.map((p) => `  - ${p}`).join("\n")}\nRun \`tts models pull\` to fetch what is missing.`,
+      `tts: ${bad.length} of ${report.files.length} files failed verification in ${dir}: ` +
+        `${bad.map((file) => file.path).join(", ")}. Run \`tts models pull\` to download them again.`,
     );
     process.exitCode = 1;
     return;
   }
-  console.log(`ok: ${spec.files.length} files verified in ${dir}`);
+  console.log(`ok: ${report.files.length} files ${report.manifest ? "verified" : "present"} in ${dir}`);
 });
 
 modelOptions(models.command("list").description("list variants and dtypes and what is in the cache")).action(

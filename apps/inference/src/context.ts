@@ -11,7 +11,7 @@ export function createApiContext(services: {
   audioFormats: AudioFormat[];
   voices: VoiceService;
   tts: TtsService;
-}): Omit<ApiContext, "authorized"> {
+}): Omit<ApiContext, "principal" | "requestId"> {
   const backends = listRuntimeBackends();
   return {
     service: { name: SERVICE_NAME, version: SERVICE_VERSION, startedAt: Date.now() },

@@ -2,6 +2,9 @@ import { z } from "zod";
 
 import { deviceSchema, dtypeSchema, ID_PATTERN, variantSchema } from "@tts/api";
 
+import { MIN_API_KEY_LENGTH, parseApiKey } from "./http/auth";
+import { trustedProxyList } from "./http/client-ip";
+
 /** Inference node configuration. The only module that reads process.env (enforced by lint). */
 const originSchema = z.string().refine((value) => value === "*" || isOrigin(value), {
   message: 'expected an origin like "https://app.example.com" (scheme://host[:port], no path) or "*"',
@@ -14,6 +17,11 @@ const count = (min: number, max: number) =>
     .min(min, `expected at least ${min}`)
     .max(max, `expected at most ${max}`);
 const seconds = count(1, 7 * 24 * 3600);
+const list = (value: string | undefined) =>
+  (value ?? "")
+    .split(",")
+    .map((part) => part.trim())
+    .filter(Boolean);
 
 const envSchema = z.object({
   PORT: z.coerce
@@ -79,23 +87,58 @@ const envSchema = z.object({
       }
       return aliases;
     }),
-  /** Comma-separated keys; when set, /v1/* and every mutation need `Authorization: Bearer <key>`. */
+  /**
+   * Comma-separated keys, each `name:key` (the name is the principal that owns what the key creates; keys may
+   * share one) or a bare key (its own principal). When set, everything but the open routes needs
+   * `Authorization: Bearer <key>`.
+   */
   API_KEYS: z
     .string()
     .optional()
     .transform((value, ctx) => {
-      const keys = (value ?? "")
-        .split(",")
-        .map((key) => key.trim())
-        .filter(Boolean);
+      const keys = list(value);
       // Set but empty of keys (e.g. ","), it would run open by mistake: refuse instead.
       if (value !== undefined && keys.length === 0) {
         ctx.addIssue({ code: "custom", message: "is set but holds no key; unset it to run without keys" });
         return z.NEVER;
       }
+      if (keys.some((entry) => parseApiKey(entry).key.length < MIN_API_KEY_LENGTH)) {
+        ctx.addIssue({
+          code: "custom",
+          message: `each API key needs at least ${MIN_API_KEY_LENGTH} characters`,
+        });
+        return z.NEVER;
+      }
       return keys;
-    })
-    .pipe(z.array(z.string().min(16, "each API key needs at least 16 characters"))),
+    }),
+  /** Requests per minute per principal (or client IP without keys) on average; 0 turns the limit off. */
+  RATE_LIMIT_PER_MINUTE: count(0, 1_000_000).default(600),
+  /** Requests one caller may send at once before the per-minute rate applies. */
+  RATE_LIMIT_BURST: count(1, 1_000_000).default(60),
+  /** Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client; no one's by default. */
+  TRUSTED_PROXIES: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      const entries = list(value);
+      try {
+        trustedProxyList(entries);
+      } catch (error) {
+        ctx.addIssue({ code: "custom", message: (error as Error).message });
+        return z.NEVER;
+      }
+      return entries;
+    }),
+  /** Voice uploads received at once; more get 503 with Retry-After. */
+  MAX_CONCURRENT_UPLOADS: count(1, 10_000).default(4),
+  /** Other request bodies received at once. */
+  MAX_CONCURRENT_BODIES: count(1, 100_000).default(64),
+  /** Voices one principal may keep. */
+  MAX_VOICES_PER_KEY: count(1, 1_000_000).default(100),
+  /** Voices are deleted this long after their upload; 0 keeps them until deleted. */
+  VOICE_TTL_SECONDS: count(0, 100 * 365 * 24 * 3600).default(0),
+  /** Writes (voices, audio) are refused with 507 while less than this is free on the data disk. */
+  MIN_FREE_DISK_MB: count(0, 10_000_000).default(256),
   AUDIO_TTL_SECONDS: seconds.default(3600),
   QUEUE_SIZE: count(1, 10_000).default(16),
   JOB_TIMEOUT_SECONDS: seconds.default(300),

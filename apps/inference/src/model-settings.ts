@@ -10,7 +10,7 @@ import type { InferenceEnv } from "./env";
 import { downloadModel } from "./models/download";
 import type { DownloadProgress } from "./models/download-progress";
 import { defaultCacheDir, modelDir, resolveModel } from "./models/registry";
-import { verifyModel } from "./models/verify";
+import { cacheMatchesManifest } from "./models/verify";
 
 /** Everything that decides which model runs where: from the environment, overridden by CLI flags. */
 export interface ModelSettings {
@@ -63,22 +63,25 @@ export function loadOptions(
 }
 
 /**
- * The folder to load: `modelDir` as given, or the cached pinned revision, downloaded (resumably) first when any
- * file is missing.
+ * The folder to load: `modelDir` as given (it has no manifest: "absent"), or the cached pinned revision. The cache
+ * is checked cheaply against its manifest (sizes and mtimes, rehashing only files whose mtime moved), so a
+ * complete cache starts offline; anything missing or corrupt is downloaded (resumably) and verified against the
+ * hub's hashes. A cache from an older version, without a manifest, is rehashed against the hub once.
  */
 export async function ensureModel(
   settings: ModelSettings,
   onProgress?: (event: DownloadProgress) => void,
-): Promise<string> {
+): Promise<{ dir: string; manifest: "verified" | "absent" }> {
   if (settings.modelDir) {
     if (!existsSync(settings.modelDir))
       throw new BundleError(`Model folder ${settings.modelDir} does not exist.`);
-    return settings.modelDir;
+    return { dir: settings.modelDir, manifest: "absent" };
   }
   const spec = resolveModel(settings.variant, settings.dtype);
   const dir = modelDir(settings.cacheDir, spec);
-  // A complete cache needs no network: the node starts offline.
-  if ((await verifyModel(spec, dir)).ok) return dir;
-  await downloadModel(spec, { dir, endpoint: settings.endpoint, token: settings.hfToken, onProgress });
-  return dir;
+  if (!(await cacheMatchesManifest(spec, dir))) {
+    // Repairs what the check found: a corrupt file is deleted and fetched again, or the error names it.
+    await downloadModel(spec, { dir, endpoint: settings.endpoint, token: settings.hfToken, onProgress });
+  }
+  return { dir, manifest: "verified" };
 }

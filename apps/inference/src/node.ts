@@ -1,7 +1,8 @@
 import type { Server } from "node:http";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 
-import type { ModelStatus } from "@tts/api";
+import type { ModelStatus, NotReady } from "@tts/api";
 
 import { createApiContext } from "./context";
 import { Engine } from "./engine/engine";
@@ -9,11 +10,14 @@ import { resolveSettings } from "./engine/resolve-settings";
 import { syntheticVoice } from "./engine/synthetic-voice";
 import type { SplitOptions } from "./engine/text-split";
 import type { InferenceEnv } from "./env";
-import { createAuthorizer } from "./http/auth";
+import { createAuthenticator } from "./http/auth";
+import { createClientIp, trustedProxyList } from "./http/client-ip";
 import { createMetrics } from "./http/metrics";
+import { RateLimiter } from "./http/rate-limit";
 import { createInferenceServer, listen } from "./http/server";
 import type { Logger } from "./logger";
 import { ensureModel, loadOptions, type ModelSettings } from "./model-settings";
+import { classifyModelFailure } from "./models/failure-category";
 import { AudioEncoders } from "./services/audio-encoders";
 import { detectFormats } from "./services/ffmpeg";
 import { JobService } from "./services/job-service";
@@ -24,7 +28,21 @@ export interface NodeSettings {
   model: ModelSettings;
   dataDir: string;
   corsOrigins: readonly string[];
+  /** `API_KEYS` entries (`name:key` or a bare key); empty runs single-user. */
   apiKeys: readonly string[];
+  /** Per principal, or per client IP without one; perMinute 0 turns it off. */
+  rateLimit: { perMinute: number; burst: number };
+  /** Proxies whose X-Forwarded-For names the client (addresses or CIDR ranges). */
+  trustedProxies: readonly string[];
+  maxConcurrentUploads: number;
+  maxConcurrentBodies: number;
+  maxVoicesPerOwner: number;
+  /** 0 keeps voices until deleted. */
+  voiceTtlSeconds: number;
+  /** Writes are refused (507) below this much free space on the data disk. */
+  minFreeBytes: number;
+  /** Waits between attempts to load the model: `first` ms, doubling up to `max` (default 2 s to 5 min). */
+  loadRetryMs?: { first: number; max: number };
   audioTtlSeconds: number;
   queueSize: number;
   jobTimeoutSeconds: number;
@@ -51,6 +69,13 @@ export function nodeSettingsFromEnv(env: InferenceEnv, model: ModelSettings): No
     dataDir: env.DATA_DIR ?? path.join(dataHome, "chatterbox-tts"),
     corsOrigins: env.CORS_ORIGINS,
     apiKeys: env.API_KEYS,
+    rateLimit: { perMinute: env.RATE_LIMIT_PER_MINUTE, burst: env.RATE_LIMIT_BURST },
+    trustedProxies: env.TRUSTED_PROXIES,
+    maxConcurrentUploads: env.MAX_CONCURRENT_UPLOADS,
+    maxConcurrentBodies: env.MAX_CONCURRENT_BODIES,
+    maxVoicesPerOwner: env.MAX_VOICES_PER_KEY,
+    voiceTtlSeconds: env.VOICE_TTL_SECONDS,
+    minFreeBytes: env.MIN_FREE_DISK_MB * 1024 * 1024,
     audioTtlSeconds: env.AUDIO_TTL_SECONDS,
     queueSize: env.QUEUE_SIZE,
     jobTimeoutSeconds: env.JOB_TIMEOUT_SECONDS,
@@ -75,13 +100,27 @@ export function nodeSettingsFromEnv(env: InferenceEnv, model: ModelSettings): No
 export interface InferenceNode {
   server: Server;
   listen(port: number, host: string): Promise<number>;
-  /** Resolves when the model is loaded and warmed (rejects if it cannot be). */
+  /** Resolves when the model is loaded and warmed; failed loads are retried with backoff until shutdown. */
   ready: Promise<void>;
   engine(): Engine | undefined;
   jobs: JobService;
-  /** Stops accepting, finishes queued and running jobs (up to the drain timeout), then releases everything. */
+  /** HTTP route names, for tests that must cover every route. */
+  routeNames: readonly string[];
+  /**
+   * Stops accepting, then waits up to the drain timeout for jobs and for responses in flight (streams and
+   * downloads too); what is still running then gets 503, or is cut mid-stream. Then releases everything.
+   */
   shutdown(): Promise<void>;
 }
+
+const DRAINING: NotReady = {
+  category: "draining",
+  advice: "The node is shutting down; send work elsewhere.",
+};
+const NO_WORKER: NotReady = {
+  category: "no-worker",
+  advice: "No inference worker is running; the node keeps trying to start one (see its log).",
+};
 
 /**
  * Wires storage, engine, services and HTTP together. The server answers at once (liveness, health, stored
@@ -91,25 +130,37 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
   const storage = await createFsStorage({
     dataDir: settings.dataDir,
     audioTtlMs: settings.audioTtlSeconds * 1000,
+    minFreeBytes: settings.minFreeBytes,
     onSweepError: (error) => logger.warn({ err: error }, "storage sweep failed"),
   });
   let engine: Engine | undefined;
   let draining = false;
-  const status: ModelStatus = {
+  const status: Omit<ModelStatus, "notReady"> & { problem: NotReady | null } = {
     state: "loading",
     variant: settings.model.variant,
     dtype: settings.model.dtype,
     provider: null,
-    error: null,
+    manifest: null,
+    problem: { category: "loading", advice: "The model is loading." },
   };
+  const notReady = (): NotReady | null =>
+    draining ? DRAINING : (status.problem ?? (engine?.stats().workers === 0 ? NO_WORKER : null));
   const metrics = createMetrics(
     () => engine && { encoderRuns: engine.encoderRuns, workers: engine.stats().workers },
   );
-  const voices = createVoiceService({ voices: storage.voices, maxUploadBytes: settings.maxUploadBytes });
   const formats = await detectFormats(settings.ffmpegPath);
   if (Object.keys(formats.missing).length > 0)
     logger.warn({ missing: formats.missing }, "some audio formats are unavailable");
   const encoders = new AudioEncoders(formats.ffmpeg);
+  const voices = createVoiceService({
+    voices: storage.voices,
+    maxUploadBytes: settings.maxUploadBytes,
+    maxVoicesPerOwner: settings.maxVoicesPerOwner,
+    retentionMs: settings.voiceTtlSeconds > 0 ? settings.voiceTtlSeconds * 1000 : null,
+    // Operator aliases name voices every caller may speak with.
+    sharedIds: new Set(settings.voiceAliases.values()),
+    prepare: (bytes) => encoders.prepareReferenceClip(bytes),
+  });
   const jobs = new JobService({
     engine: () => engine,
     encoders,
@@ -119,77 +170,120 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
     queueSize: settings.queueSize,
     timeoutMs: settings.jobTimeoutSeconds * 1000,
     maxTextLength: settings.maxTextLength,
+    retentionMs: settings.audioTtlSeconds * 1000,
     split: settings.split,
     metrics: metrics.jobs,
     log: logger,
   });
-  const server = createInferenceServer({
+  const clientIp = createClientIp(trustedProxyList(settings.trustedProxies));
+  const http = createInferenceServer({
     context: createApiContext({
-      model: () => ({ ...status }),
+      model: () => {
+        const { problem: _problem, ...model } = status;
+        return { ...model, notReady: notReady() };
+      },
       audioFormats: formats.available,
       voices,
       tts: jobs,
     }),
     corsOrigins: settings.corsOrigins,
     logger,
-    authorize: createAuthorizer(settings.apiKeys),
+    authenticate: createAuthenticator(settings.apiKeys),
+    // With keys, each principal has its own rate (and callers without a valid key share their address's);
+    // without keys everyone is the one local user, so addresses tell callers apart.
+    rateKey: (req, principal) =>
+      settings.apiKeys.length > 0 && principal ? `principal:${principal.id}` : `ip:${clientIp(req)}`,
+    rateLimit: new RateLimiter(settings.rateLimit),
     limits: {
       maxJsonBytes: settings.maxJsonBytes,
       maxUploadBytes: settings.maxUploadBytes,
       maxSpeechInputLength: settings.maxSpeechInputLength,
+      maxConcurrentUploads: settings.maxConcurrentUploads,
+      maxConcurrentBodies: settings.maxConcurrentBodies,
     },
     metrics,
     jobs,
     audio: storage.audio,
-    readiness: () =>
-      draining
-        ? { ready: false, reason: "draining" }
-        : status.state === "ready"
-          ? { ready: true, reason: "model loaded and warm" }
-          : { ready: false, reason: status.error ?? `model ${status.state}` },
+    notReady,
     variant: () => engine?.info.variant,
     configuredVariant: settings.model.variant,
     voices,
     voiceAliases: settings.voiceAliases,
   });
+  const { server } = http;
 
-  const ready = (async () => {
+  const loadOnce = async (): Promise<Engine> => {
     const { model } = settings;
-    const dir = await ensureModel(model, (event) => {
+    const found = await ensureModel(model, (event) => {
+      if (event.type === "start" && status.problem?.category !== "downloading")
+        status.problem = {
+          category: "downloading",
+          advice: "Downloading the model files; this happens once.",
+        };
       if (event.type !== "progress") logger.info({ download: event }, "model download");
     });
+    status.manifest = found.manifest;
+    status.problem = { category: "loading", advice: "The model is loading." };
     const started = await Engine.start({
       ...loadOptions(model),
-      modelDir: dir,
+      modelDir: found.dir,
       workers: model.workers,
       log: (message) => logger.warn(message),
     });
-    // One short synthesis per worker so the first real request does not pay for graph initialization.
-    const warmup = {
-      text: "Warm up.",
-      voice: { samples: syntheticVoice(), key: "warmup" },
-      options: resolveSettings(started.info.variant, { greedy: true, maxTokens: 2 }).generation,
-    };
-    await Promise.all([
-      ...Array.from({ length: model.workers }, () => started.synthesize(warmup)),
-      encoders.warmUp(),
-    ]);
-    engine = started;
-    Object.assign(status, { state: "ready", variant: started.info.variant, provider: started.info.provider });
+    try {
+      // One short synthesis per worker so the first real request does not pay for graph initialization.
+      const warmup = {
+        text: "Warm up.",
+        voice: { samples: syntheticVoice(), key: "warmup" },
+        options: resolveSettings(started.info.variant, { greedy: true, maxTokens: 2 }).generation,
+      };
+      await Promise.all([
+        ...Array.from({ length: model.workers }, () => started.synthesize(warmup)),
+        encoders.warmUp(),
+      ]);
+    } catch (error) {
+      await started.close();
+      throw error;
+    }
+    return started;
+  };
+
+  // Loads until it succeeds or the node shuts down: a hub that is down now or files fixed by an operator later
+  // need no restart. Each failure is logged in full; health shows only its category and advice.
+  const retry = settings.loadRetryMs ?? { first: 2_000, max: 300_000 };
+  const stopRetrying = new AbortController();
+  const ready = (async () => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        engine = await loadOnce();
+        break;
+      } catch (error) {
+        if (draining) throw error;
+        const delayMs = Math.min(retry.max, retry.first * 2 ** (attempt - 1));
+        const { category, advice } = classifyModelFailure(error);
+        Object.assign(status, { state: "failed", problem: { category, advice } });
+        logger.error({ err: error, attempt, retryInMs: delayMs }, "model failed to load; retrying");
+        await sleep(delayMs, undefined, { signal: stopRetrying.signal, ref: false });
+      }
+    }
+    Object.assign(status, {
+      state: "ready",
+      variant: engine.info.variant,
+      provider: engine.info.provider,
+      problem: null,
+    });
+    const { model } = settings;
     logger.info(
       {
-        variant: started.info.variant,
-        provider: started.info.provider,
+        variant: engine.info.variant,
+        provider: engine.info.provider,
         workers: model.workers,
         threads: model.threads,
       },
       "model ready",
     );
   })();
-  ready.catch((error: unknown) => {
-    Object.assign(status, { state: "failed", error: error instanceof Error ? error.message : String(error) });
-    logger.error({ err: error }, "model failed to load");
-  });
+  ready.catch(() => undefined); // only shutdown ends it early; nobody need await it
 
   return {
     server,
@@ -197,16 +291,24 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
     ready,
     engine: () => engine,
     jobs,
+    routeNames: http.routeNames,
     async shutdown() {
       draining = true;
+      stopRetrying.abort();
+      http.startDraining();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      const finished = await jobs.drain(settings.drainTimeoutSeconds * 1000);
-      if (!finished)
+      const deadline = performance.now() + settings.drainTimeoutSeconds * 1000;
+      const finished =
+        (await jobs.drain(settings.drainTimeoutSeconds * 1000)) &&
+        (await http.settled(Math.max(0, deadline - performance.now())));
+      if (!finished) {
         logger.warn(
           { timeoutSeconds: settings.drainTimeoutSeconds },
-          "drain timed out; stopping with jobs unfinished",
+          "drain timed out; cutting off unfinished jobs and responses",
         );
+        http.cutOff();
+      }
       await engine?.close();
       await encoders.close();
       server.closeAllConnections();

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -50,21 +50,33 @@ describe("tts models pull / verify against a local fake repository", () => {
       expect(readFileSync(path.join(dir, file)).equals(content)).toBe(true);
     const verified = await runCli(["models", "verify", ...flags()]);
     expect(verified.code).toBe(0);
+    for (const file of spec.files) expect(verified.stdout).toContain(`ok        ${file.path}\n`);
     expect(verified.stdout).toMatch(`ok: ${spec.files.length} files verified`);
   });
 
-  it("a second pull downloads nothing; verify names a damaged file and says how to fix it", async () => {
+  it("a second pull downloads nothing; verify names a damaged file, and pull replaces it", async () => {
     hub.reset();
     const again = await runCli(["models", "pull", ...flags()]);
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(`0 downloaded, ${spec.files.length} already present`);
     expect(hub.gets()).toEqual([]);
+    expect(hub.treeRequests).toEqual([]);
 
+    const size = contents.get("tokenizer.json")?.length ?? 0;
     writeFileSync(path.join(modelDir(cacheDir, spec), "tokenizer.json"), "");
     const damaged = await runCli(["models", "verify", ...flags()]);
     expect(damaged.code).toBe(1);
-    expect(damaged.stderr).toMatch(/ {2}- empty: tokenizer\.json\n/);
-    expect(damaged.stderr).toMatch(/tts models pull/);
+    expect(damaged.stdout).toContain(
+      `MISMATCH  tokenizer.json: size is 0 bytes, the manifest says ${size}\n`,
+    );
+    expect(damaged.stderr).toMatch(
+      /^tts: 1 of \d+ files failed verification in .*: tokenizer\.json\. Run `tts models pull`/,
+    );
+
+    const repaired = await runCli(["models", "pull", ...flags()]);
+    expect(repaired.code).toBe(0);
+    expect(repaired.stdout).toMatch(`1 downloaded, ${spec.files.length - 1} already present, verified ->`);
+    expect((await runCli(["models", "verify", ...flags()])).code).toBe(0);
   });
 
   it("says what to do when the repository cannot be reached", async () => {
@@ -76,11 +88,33 @@ describe("tts models pull / verify against a local fake repository", () => {
       "--dtype",
       "q4",
       "--cache-dir",
-      cacheDir,
+      mkdtempSync(path.join(tmpdir(), "tts-cache-")),
       "--endpoint",
       "http://127.0.0.1:9",
     ]);
     expect(offline.code).toBe(1);
     expect(offline.stderr).toMatch(/tts: Cannot reach http:\/\/127\.0\.0\.1:9 \(ECONNREFUSED\)/);
+  });
+
+  it("checks a TTS_MODEL_DIR folder for presence only, saying it has no manifest", async () => {
+    const folder = mkdtempSync(path.join(tmpdir(), "tts-bundle-"));
+    const [missing, ...present] = spec.files.map((f) => f.path);
+    for (const file of present) {
+      mkdirSync(path.dirname(path.join(folder, file)), { recursive: true });
+      writeFileSync(path.join(folder, file), contents.get(file) ?? "");
+    }
+    const env = { TTS_MODEL_DIR: folder };
+    const incomplete = await runCli(["models", "verify", "--model", "english", "--dtype", "fp32"], env);
+    expect(incomplete.stdout.split("\n")[0]).toBe(
+      "no manifest: this folder was not downloaded by tts; only presence and sizes can be checked",
+    );
+    expect(incomplete.stdout).toContain(`missing   ${missing}\n`);
+    expect(incomplete.code).toBe(1);
+    expect(incomplete.stderr).toMatch(`failed verification in ${folder}: ${missing}.`);
+
+    writeFileSync(path.join(folder, missing ?? ""), contents.get(missing ?? "") ?? "");
+    const complete = await runCli(["models", "verify", "--model", "english", "--dtype", "fp32"], env);
+    expect(complete.code).toBe(0);
+    expect(complete.stdout).toMatch(`ok: ${spec.files.length} files present in ${folder}`);
   });
 });

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, truncate, unlink, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -12,10 +12,12 @@ import { downloadModel, type DownloadOptions } from "../src/models/download";
 import { backoffMs, ModelDownloadError } from "../src/models/download-errors";
 import type { DownloadProgress } from "../src/models/download-progress";
 import { parseContentLength, parseContentRange } from "../src/models/http-headers";
+import { MANIFEST_FILE, type Manifest } from "../src/models/manifest";
 import { createProgressReporter } from "../src/models/progress-reporter";
+import { nextPage, publishedFromHeaders } from "../src/models/published";
 import { defaultCacheDir, fileUrl, modelDir, resolveModel } from "../src/models/registry";
 import { verifyModel } from "../src/models/verify";
-import { FakeHub, fakeSpec } from "./support/fake-hub";
+import { FakeHub, fakeSpec, gitBlobSha1, isLfs, sha256 } from "./support/fake-hub";
 
 const { spec, contents } = fakeSpec();
 const hub = new FakeHub(spec, contents);
@@ -43,6 +45,10 @@ function download(dir: string, options: Partial<DownloadOptions> = {}) {
 async function expectIntact(dir: string, file: string): Promise<void> {
   const local = await readFile(path.join(dir, file));
   expect(local.equals(contents.get(file) ?? Buffer.alloc(0)), `${file} differs from the server's`).toBe(true);
+}
+
+async function readManifestFile(dir: string): Promise<Manifest> {
+  return JSON.parse(await readFile(path.join(dir, MANIFEST_FILE), "utf8")) as Manifest;
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -138,7 +144,7 @@ describe("downloadModel against a local fake hub", () => {
     const events: DownloadProgress[] = [];
     const result = await download(dir, { progressIntervalMs: 0, onProgress: (e) => events.push(e) });
 
-    expect(result).toEqual({ downloaded: spec.files.map((f) => f.path), skipped: [] });
+    expect(result).toMatchObject({ downloaded: spec.files.map((f) => f.path), skipped: [], unverified: [] });
     for (const file of spec.files) await expectIntact(dir, file.path);
     expect(await verifyModel(spec, dir)).toEqual({ ok: true, problems: [] });
     expect(hub.gets().every((hit) => hit.range === undefined && hit.status === 200)).toBe(true);
@@ -152,15 +158,164 @@ describe("downloadModel against a local fake hub", () => {
 
     hub.reset();
     const again = await download(dir);
-    expect(again).toEqual({ downloaded: [], skipped: spec.files.map((f) => f.path) });
-    // Pinned sizes need no request; unpinned ones cost a HEAD, never a GET.
+    expect(again).toMatchObject({ downloaded: [], skipped: spec.files.map((f) => f.path) });
+    // Every file matches its manifest entry (size and mtime): no request at all, not even the tree listing.
+    expect(hub.hits).toEqual([]);
+    expect(hub.treeRequests).toEqual([]);
+  });
+
+  it("writes a manifest with the hub's hashes: SHA-256 for LFS files, the git blob id for the others", async () => {
+    const dir = await tempDir();
+    const result = await download(dir);
+
+    const manifest = await readManifestFile(dir);
+    expect(result.manifest).toEqual(manifest);
+    expect(manifest).toMatchObject({ version: 1, repo: spec.repo, revision: spec.revision });
+    // X-Repo-Commit comes with the files served straight from git.
+    expect(manifest.commit).toBe(spec.revision);
+    for (const file of spec.files) {
+      const content = contents.get(file.path) ?? Buffer.alloc(0);
+      const lfs = isLfs(file.path);
+      expect(manifest.files.find((e) => e.path === file.path)).toEqual({
+        path: file.path,
+        size: content.length,
+        mtimeMs: (await stat(path.join(dir, file.path))).mtimeMs,
+        sha256: sha256(content),
+        hash: lfs ? sha256(content) : gitBlobSha1(content),
+        hashKind: lfs ? "sha256" : "git-blob-sha1",
+        source: "tree-api",
+      });
+    }
+    expect(manifest.files).toHaveLength(spec.files.length);
+    // The tree listing is fetched once, following its Link pages; no per-file HEAD.
+    expect(hub.treeRequests.length).toBe(Math.ceil((spec.files.length + 1) / hub.treePageSize));
+    expect(hub.hits.filter((hit) => hit.method === "HEAD")).toEqual([]);
+  });
+
+  it("falls back to each resolve URL's X-Linked-Etag and ETag headers where there is no tree API", async () => {
+    hub.treeApi = false;
+    const dir = await tempDir();
+    await download(dir);
+
+    const manifest = await readManifestFile(dir);
+    for (const entry of manifest.files) {
+      const content = contents.get(entry.path) ?? Buffer.alloc(0);
+      expect(entry, entry.path).toMatchObject(
+        isLfs(entry.path)
+          ? { hash: sha256(content), hashKind: "sha256", source: "x-linked-etag" }
+          : { hash: gitBlobSha1(content), hashKind: "git-blob-sha1", source: "etag" },
+      );
+    }
+    expect(manifest.commit).toBe(spec.revision);
+    // One HEAD per file, not redirected: the 302's own headers name the LFS file's hash.
+    const heads = hub.hits.filter((hit) => hit.method === "HEAD");
+    expect(heads.map((hit) => hit.file).sort()).toEqual(spec.files.map((f) => f.path).sort());
+    expect(heads.filter((hit) => isLfs(hit.file)).every((hit) => hit.status === 302)).toBe(true);
+  });
+
+  it("records and reports files the hub publishes no hash for (a proxy that strips headers)", async () => {
+    hub.stripHashes = true;
+    const dir = await tempDir();
+    const events: DownloadProgress[] = [];
+    const result = await download(dir, { onProgress: (e) => events.push(e) });
+
+    expect(result.unverified.sort()).toEqual(spec.files.map((f) => f.path).sort());
+    for (const file of spec.files) await expectIntact(dir, file.path);
+    const manifest = await readManifestFile(dir);
+    expect(manifest.commit).toBeNull();
+    for (const entry of manifest.files) {
+      expect(entry).toMatchObject({
+        hash: null,
+        hashKind: null,
+        source: "none",
+        sha256: sha256(contents.get(entry.path) ?? Buffer.alloc(0)),
+      });
+    }
+    const warnings = events.filter((e) => e.type === "warning");
+    expect(warnings.map((e) => e.file).sort()).toEqual(spec.files.map((f) => f.path).sort());
+    expect(warnings[0]?.message).toMatch(/publishes no hash/);
+
+    // Back on the real hub, `pull` (rehashExisting) checks those files against it without downloading them.
+    hub.reset();
+    const again = await download(dir, { rehashExisting: true });
+    expect(again).toMatchObject({ downloaded: [], unverified: [] });
     expect(hub.gets()).toEqual([]);
-    expect(hub.hits.map((hit) => hit.file).sort()).toEqual(
-      spec.files
-        .filter((f) => f.size === undefined)
-        .map((f) => f.path)
-        .sort(),
+    expect((await readManifestFile(dir)).files.every((e) => e.source === "tree-api")).toBe(true);
+  });
+
+  it("refuses bytes of the right size that do not match the published hash, naming the file and both hashes", async () => {
+    const dir = await tempDir();
+    const corrupted = Buffer.from(contents.get(graph) ?? Buffer.alloc(0));
+    corrupted[1_000] = (corrupted[1_000] ?? 0) ^ 0xff;
+    hub.faults.set(graph, [{ body: corrupted }, { body: corrupted }]);
+    const error = await download(dir).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(ModelDownloadError);
+    expect(error).toMatchObject({ file: graph, code: "hash-mismatch" });
+    expect((error as Error).message).toBe(
+      `Hash mismatch for ${graph}: the hub publishes sha256 ${sha256(contents.get(graph) ?? Buffer.alloc(0))}, ` +
+        `the downloaded bytes have ${sha256(corrupted)}. The partial download was deleted.`,
     );
+    // Retried once, from scratch (no Range: the partial was deleted), then given up.
+    expect(hub.gets(graph).map((hit) => [hit.range, hit.status])).toEqual([
+      [undefined, 200],
+      [undefined, 200],
+    ]);
+    expect(await exists(path.join(dir, graph))).toBe(false);
+    expect(await exists(path.join(dir, `${graph}.partial`))).toBe(false);
+    expect(await exists(path.join(dir, MANIFEST_FILE))).toBe(false);
+
+    // Corrupted once only: the retry gets good bytes.
+    hub.reset();
+    hub.faults.set(graph, [{ body: corrupted }]);
+    await download(dir);
+    await expectIntact(dir, graph);
+    expect(hub.gets(graph).map((hit) => hit.range)).toEqual([undefined, undefined]);
+  });
+
+  it("a resumed download is verified as a whole: the bytes kept from before are hashed too", async () => {
+    const dir = await tempDir();
+    await mkdir(path.join(dir, "onnx"), { recursive: true });
+    // A partial of the right length with the wrong bytes: appending the rest would look complete.
+    await writeFile(path.join(dir, `${graph}.partial`), randomBytes(12_345));
+    const events: DownloadProgress[] = [];
+    await download(dir, { onProgress: (e) => events.push(e) });
+
+    expect(hub.gets(graph).map((hit) => [hit.range, hit.status])).toEqual([
+      ["bytes=12345-", 206],
+      [undefined, 200],
+    ]);
+    expect(events).toContainEqual(
+      expect.objectContaining({ type: "retry", file: graph, error: expect.stringMatching(/Hash mismatch/) }),
+    );
+    await expectIntact(dir, graph);
+    const entry = (await readManifestFile(dir)).files.find((e) => e.path === graph);
+    expect(entry?.hash).toBe(sha256(contents.get(graph) ?? Buffer.alloc(0)));
+  });
+
+  it("checks a cache without a manifest (an older version's) against the hub once, then writes one", async () => {
+    const dir = await tempDir();
+    await download(dir);
+    await unlink(path.join(dir, MANIFEST_FILE));
+    // Same size, different bytes: the old size-only check would have kept it.
+    const damaged = Buffer.from(contents.get("tokenizer.json") ?? Buffer.alloc(0));
+    damaged[0] = (damaged[0] ?? 0) ^ 0xff;
+    await writeFile(path.join(dir, "tokenizer.json"), damaged);
+
+    hub.reset();
+    const events: DownloadProgress[] = [];
+    const result = await download(dir, { onProgress: (e) => events.push(e) });
+    expect(result.downloaded).toEqual(["tokenizer.json"]);
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        type: "warning",
+        file: "tokenizer.json",
+        message: expect.stringMatching(/^corrupt \(git-blob-sha1 is [0-9a-f]{40}, the hub publishes/),
+      }),
+    );
+    await expectIntact(dir, "tokenizer.json");
+    expect((await readManifestFile(dir)).files).toHaveLength(spec.files.length);
+    expect(hub.gets().map((hit) => hit.file)).toEqual(["tokenizer.json"]);
   });
 
   it("resumes with a Range request after the connection dies mid-file", async () => {
@@ -347,6 +502,41 @@ describe("download helpers", () => {
     for (const bad of [undefined, "", "-1", "1.5", "12 "]) {
       expect(parseContentLength(bad), String(bad)).toBeUndefined();
     }
+  });
+
+  it("reads the hub's hash headers as huggingface_hub does, never trusting a redirect's own ETag", () => {
+    const sha = "a".repeat(64);
+    const blob = "b".repeat(40);
+    // An LFS file's 302: X-Linked-Etag is the file's SHA-256; the ETag is the pointer's and is ignored.
+    expect(
+      publishedFromHeaders(302, {
+        "x-linked-etag": `"${sha.toUpperCase()}"`,
+        "x-linked-size": "42",
+        "x-repo-commit": "c0ffee",
+        etag: `"${blob}"`,
+        "content-length": "0",
+      }),
+    ).toEqual({ size: 42, hash: { kind: "sha256", value: sha }, source: "x-linked-etag", commit: "c0ffee" });
+    expect(publishedFromHeaders(302, { etag: `"${blob}"`, "content-length": "0" })).toEqual({
+      source: "none",
+    });
+    // A file served from git: its (possibly weak) ETag is the git blob id.
+    expect(publishedFromHeaders(200, { etag: `W/"${blob}"`, "content-length": "7" })).toEqual({
+      size: 7,
+      hash: { kind: "git-blob-sha1", value: blob },
+      source: "etag",
+    });
+    // A web server's own ETag is neither: no hash.
+    expect(publishedFromHeaders(200, { etag: '"5f2b-1a0"', "content-length": "7" })).toEqual({
+      size: 7,
+      source: "none",
+    });
+    expect(nextPage('<https://hub.test/api/x?cursor=2>; rel="next"', "https://hub.test/api/x")).toBe(
+      "https://hub.test/api/x?cursor=2",
+    );
+    // The listing is requested with the token: a next page elsewhere is not followed.
+    expect(nextPage('<https://evil.test/x>; rel="next"', "https://hub.test/api/x")).toBeUndefined();
+    expect(nextPage(undefined, "https://hub.test/api/x")).toBeUndefined();
   });
 
   it("doubles the retry delay per attempt, up to 30 s", () => {

@@ -67,26 +67,31 @@ describe("Engine (worker threads)", () => {
     const second = await synthesize("Same every time.", settings);
     expect(second.tokens).toEqual(first.tokens);
     const started = engine.workersStarted;
-    engine.recycleWorker(0);
+    engine.simulateWorkerExit(0);
     await expect.poll(() => engine.workersStarted, { timeout: 20_000 }).toBe(started + 1);
     const afterRestart = await synthesize("Same every time.", settings);
     expect(afterRestart.tokens).toEqual(first.tokens);
   });
 
-  it("fails the job of a crashed worker with a clear error and keeps serving with a replacement", async () => {
+  it("fails the job of a worker that dies mid-job with a clear error and keeps serving with a replacement", async () => {
     const started = engine.workersStarted;
     const running = synthesize(
       "This worker will die.",
       { maxTokens: 4000 },
       {
         onToken: (n) => {
-          if (n === 3) engine.recycleWorker(0);
+          if (n === 3) engine.simulateWorkerExit(0);
         },
       },
     );
-    await expect(running).rejects.toMatchObject({ code: "worker-crashed" });
-    await expect(running).rejects.toThrow(/worker crashed .* it has been replaced/);
-    await expect.poll(() => engine.workersStarted, { timeout: 20_000 }).toBe(started + 1);
+    // Queued behind the dying job: it must run on the replacement, not be lost with the worker.
+    const queued = synthesize("Waiting my turn.", { maxTokens: 3, greedy: true });
+    await expect(running).rejects.toBeInstanceOf(EngineError);
+    await expect(running).rejects.toMatchObject({ code: "worker-died" });
+    await expect(running).rejects.toThrow(/inference worker stopped unexpectedly \(exit code 1\)/);
+    expect((await queued).tokens).toHaveLength(3);
+    expect(engine.workersStarted).toBe(started + 1);
+    expect(engine.health()).toEqual({ workers: 1, wanted: 1, lastError: null });
     const next = await synthesize("Still here.", { maxTokens: 3, greedy: true });
     expect(next.tokens).toHaveLength(3);
   });

@@ -32,6 +32,14 @@ describe("parseEnv", () => {
       HF_ENDPOINT: "https://huggingface.co",
       VOICE_ALIASES: new Map(),
       API_KEYS: [],
+      RATE_LIMIT_PER_MINUTE: 600,
+      RATE_LIMIT_BURST: 60,
+      TRUSTED_PROXIES: [],
+      MAX_CONCURRENT_UPLOADS: 4,
+      MAX_CONCURRENT_BODIES: 64,
+      MAX_VOICES_PER_KEY: 100,
+      VOICE_TTL_SECONDS: 0,
+      MIN_FREE_DISK_MB: 256,
       AUDIO_TTL_SECONDS: 3600,
       QUEUE_SIZE: 16,
       JOB_TIMEOUT_SECONDS: 300,
@@ -84,6 +92,18 @@ describe("parseEnv", () => {
     // Set, but without a single key: refused rather than running open.
     expect(() => parseEnv({ API_KEYS: " , ," })).toThrow(/API_KEYS=\(hidden\): is set but holds no key/);
     expect(() => parseEnv({ QUEUE_SIZE: "0" })).toThrow(/QUEUE_SIZE="0": expected at least 1/);
+    // A named key's secret part is what must be long enough, and stays hidden too.
+    expect(() => parseEnv({ API_KEYS: "alice:short-secret" })).toThrow(/each API key needs at least 16/);
+    expect(parseEnv({ API_KEYS: "alice:0123456789abcdef" }).API_KEYS).toEqual(["alice:0123456789abcdef"]);
+  });
+
+  it("reads rate limits and trusted proxies, refusing entries that are not addresses", () => {
+    const env = parseEnv({ RATE_LIMIT_PER_MINUTE: "0", TRUSTED_PROXIES: "10.0.0.0/8, ::1" });
+    expect(env.RATE_LIMIT_PER_MINUTE).toBe(0);
+    expect(env.TRUSTED_PROXIES).toEqual(["10.0.0.0/8", "::1"]);
+    expect(() => parseEnv({ TRUSTED_PROXIES: "lb.internal" })).toThrow(
+      /TRUSTED_PROXIES="lb.internal": "lb.internal" is not an IP address or CIDR range/,
+    );
   });
 
   it("lists every bad variable at once", () => {

@@ -29,7 +29,7 @@ describe("modelSettingsFromEnv", () => {
     const settings = modelSettingsFromEnv(
       parseEnv({ TTS_MODEL_DIR: dir, HF_ENDPOINT: "http://127.0.0.1:9" }),
     );
-    await expect(ensureModel(settings)).resolves.toBe(dir);
+    await expect(ensureModel(settings)).resolves.toEqual({ dir, manifest: "absent" });
     await expect(ensureModel({ ...settings, modelDir: path.join(dir, "missing") })).rejects.toThrow(
       /does not exist/,
     );

@@ -4,24 +4,33 @@ import type { Job, JobProgress, SynthesisRequest } from "./schemas/tts";
 import type { Voice } from "./schemas/voices";
 
 /**
+ * Who is calling: the API key's principal, or the single local user when the node runs without keys.
+ * Voices, jobs and audio belong to the principal that created them; services take its `id` as `owner` and
+ * answer 404 for another's records, exactly as for ids that do not exist.
+ */
+export interface Principal {
+  id: string;
+}
+
+/**
  * What procedures may use. The inference node builds it from its engine and storage; tests build it directly.
  * Nothing here imports onnxruntime: the runtime is described through these interfaces and injected.
  */
 export interface VoiceService {
-  create(input: { name: string; file: Blob }): Promise<Voice>;
-  list(): Promise<Voice[]>;
-  get(id: string): Promise<Voice>;
-  rename(id: string, name: string): Promise<Voice>;
-  delete(id: string): Promise<void>;
+  create(owner: string, input: { name: string; file: Blob }): Promise<Voice>;
+  list(owner: string): Promise<Voice[]>;
+  get(owner: string, id: string): Promise<Voice>;
+  rename(owner: string, id: string, name: string): Promise<Voice>;
+  delete(owner: string, id: string): Promise<void>;
 }
 
 export interface TtsService {
-  synthesize(request: SynthesisRequest): Promise<Job>;
-  get(id: string): Promise<Job>;
-  list(limit: number): Promise<Job[]>;
-  delete(id: string): Promise<void>;
+  synthesize(owner: string, request: SynthesisRequest): Promise<Job>;
+  get(owner: string, id: string): Promise<Job>;
+  list(owner: string, limit: number): Promise<Job[]>;
+  delete(owner: string, id: string): Promise<void>;
   /** Progress until the job ends (the last event is `done` or `failed`); ends early when `signal` aborts. */
-  progress(id: string, signal: AbortSignal): AsyncIterable<JobProgress>;
+  progress(owner: string, id: string, signal: AbortSignal): AsyncIterable<JobProgress>;
 }
 
 export interface ApiContext {
@@ -40,8 +49,10 @@ export interface ApiContext {
   audioFormats: AudioFormat[];
   voices: VoiceService;
   tts: TtsService;
-  /** Whether this request may call mutations (API keys configured and a valid one presented, or none configured). */
-  authorized: boolean;
+  /** The caller; null when keys are configured and the request presented no valid one. */
+  principal: Principal | null;
+  /** This request's id, also sent as `X-Request-Id`: internal errors name it instead of their detail. */
+  requestId: string;
   /** Injected clock so uptime is testable. */
   now: () => number;
 }

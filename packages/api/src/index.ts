@@ -3,8 +3,14 @@ import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
 import type { AppRouter } from "./root";
 
 export { appRouter, createCaller, type AppRouter } from "./root";
-export type { ApiContext, TtsService, VoiceService } from "./context";
-export { API_KEY_REQUIRED, ServiceError, type ServiceErrorCode } from "./errors";
+export type { ApiContext, Principal, TtsService, VoiceService } from "./context";
+export {
+  API_KEY_REQUIRED,
+  HTTP_STATUS,
+  internalErrorMessage,
+  ServiceError,
+  type ServiceErrorCode,
+} from "./errors";
 export * from "./schemas/common";
 export * from "./schemas/generation";
 export * from "./schemas/health";

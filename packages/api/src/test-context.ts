@@ -3,13 +3,19 @@ import { ServiceError } from "./errors";
 import type { Job } from "./schemas/tts";
 import type { Voice } from "./schemas/voices";
 
-/** In-memory services for router tests: enough behaviour to exercise validation, auth and error mapping. */
+/**
+ * In-memory services for router tests: enough behaviour to exercise validation, auth, ownership and error
+ * mapping. Records are keyed by owner, so another principal's ids are as unknown as made-up ones.
+ */
 export function testContext(overrides: Partial<ApiContext> = {}): ApiContext {
   const voices = new Map<string, Voice>();
   const jobs = new Map<string, Job>();
+  const owners = new Map<string, string>();
+  const owned = <T>(records: Map<string, T>, owner: string, id: string) =>
+    owners.get(id) === owner ? records.get(id) : undefined;
   const missing = (kind: string, id: string) => new ServiceError("NOT_FOUND", `No ${kind} with id ${id}.`);
   const voiceService: VoiceService = {
-    create: async ({ name, file }) => {
+    create: async (owner, { name, file }) => {
       const bytes = new Uint8Array(await file.arrayBuffer());
       if (bytes.length < 4) throw new ServiceError("BAD_REQUEST", "The upload is not a WAV file.");
       const voice = {
@@ -20,20 +26,25 @@ export function testContext(overrides: Partial<ApiContext> = {}): ApiContext {
         createdAt: 1,
       };
       voices.set(voice.id, voice);
+      owners.set(voice.id, owner);
       return voice;
     },
-    list: () => Promise.resolve([...voices.values()]),
-    get: (id) => (voices.has(id) ? Promise.resolve(voices.get(id)!) : Promise.reject(missing("voice", id))),
-    rename: (id, name) => {
-      const voice = voices.get(id);
+    list: (owner) => Promise.resolve([...voices.values()].filter((v) => owners.get(v.id) === owner)),
+    get: (owner, id) => {
+      const voice = owned(voices, owner, id);
+      return voice ? Promise.resolve(voice) : Promise.reject(missing("voice", id));
+    },
+    rename: (owner, id, name) => {
+      const voice = owned(voices, owner, id);
       if (!voice) return Promise.reject(missing("voice", id));
       voice.name = name;
       return Promise.resolve(voice);
     },
-    delete: (id) => (voices.delete(id) ? Promise.resolve() : Promise.reject(missing("voice", id))),
+    delete: (owner, id) =>
+      owned(voices, owner, id) && voices.delete(id) ? Promise.resolve() : Promise.reject(missing("voice", id)),
   };
   const ttsService: TtsService = {
-    synthesize: (input) => {
+    synthesize: (owner, input) => {
       if (jobs.size >= 2)
         return Promise.reject(new ServiceError("TOO_MANY_REQUESTS", "The queue is full.", 3));
       const job: Job = {
@@ -50,13 +61,19 @@ export function testContext(overrides: Partial<ApiContext> = {}): ApiContext {
         seed: input.settings.seed ?? null,
       };
       jobs.set(job.id, job);
+      owners.set(job.id, owner);
       return Promise.resolve(job);
     },
-    get: (id) => (jobs.has(id) ? Promise.resolve(jobs.get(id)!) : Promise.reject(missing("job", id))),
-    list: (limit) => Promise.resolve([...jobs.values()].slice(0, limit)),
-    delete: (id) => (jobs.delete(id) ? Promise.resolve() : Promise.reject(missing("job", id))),
-    progress: async function* (id) {
-      const job = await ttsService.get(id);
+    get: (owner, id) => {
+      const job = owned(jobs, owner, id);
+      return job ? Promise.resolve(job) : Promise.reject(missing("job", id));
+    },
+    list: (owner, limit) =>
+      Promise.resolve([...jobs.values()].filter((j) => owners.get(j.id) === owner).slice(0, limit)),
+    delete: (owner, id) =>
+      owned(jobs, owner, id) && jobs.delete(id) ? Promise.resolve() : Promise.reject(missing("job", id)),
+    progress: async function* (owner, id) {
+      const job = await ttsService.get(owner, id);
       yield { type: "queued", position: 0 };
       yield { type: "done", job };
     },
@@ -64,11 +81,12 @@ export function testContext(overrides: Partial<ApiContext> = {}): ApiContext {
   return {
     service: { name: "tts-inference", version: "1.2.3", startedAt: 1_000_000 },
     onnxRuntime: { version: "1.30.0", backends: () => [{ name: "cpu", available: true }] },
-    model: () => ({ state: "ready", variant: "turbo", dtype: "q4", provider: "cpu", error: null }),
+    model: () => ({ state: "ready", variant: "turbo", dtype: "q4", provider: "cpu", notReady: null, manifest: "verified" }),
     audioFormats: ["mp3", "wav", "pcm"],
     voices: voiceService,
     tts: ttsService,
-    authorized: true,
+    principal: { id: "local" },
+    requestId: "req_test",
     now: () => 1_000_000,
     ...overrides,
   };

@@ -2,18 +2,24 @@ import { initTRPC, TRPCError } from "@trpc/server";
 import { z, ZodError } from "zod";
 
 import type { ApiContext } from "./context";
-import { API_KEY_REQUIRED, ServiceError } from "./errors";
+import { API_KEY_REQUIRED, HTTP_STATUS, internalErrorMessage, ServiceError } from "./errors";
 
 const t = initTRPC.context<ApiContext>().create({
   // Never send stack traces, whatever NODE_ENV says.
   isDev: false,
   // Zod failures reach clients as a flat field -> messages map next to the human-readable message.
-  errorFormatter({ shape, error }) {
+  errorFormatter({ shape, error, ctx }) {
     const { stack: _stack, ...data } = shape.data;
+    // An unexpected failure's message may hold paths, runtime errors or tokens: the log has it, the client gets
+    // the request id to quote. Failures written for callers (ServiceError) and input errors pass through.
+    const internal = error.code === "INTERNAL_SERVER_ERROR" && !(error.cause instanceof ServiceError);
     return {
       ...shape,
+      message: internal ? internalErrorMessage(ctx?.requestId) : shape.message,
       data: {
         ...data,
+        // 507 is a status tRPC has no code for: the node's responseMeta sends it, the shape says it too.
+        ...(error.cause instanceof ServiceError && { httpStatus: HTTP_STATUS[error.cause.code] }),
         zodError: error.cause instanceof ZodError ? z.flattenError(error.cause) : null,
         retryAfterSeconds:
           error.cause instanceof ServiceError ? (error.cause.retryAfterSeconds ?? null) : null,
@@ -27,7 +33,8 @@ const serviceErrors = t.middleware(async ({ next }) => {
   const result = await next();
   if (!result.ok && result.error.cause instanceof ServiceError) {
     const cause = result.error.cause;
-    throw new TRPCError({ code: cause.code, message: cause.message, cause });
+    const code = cause.code === "INSUFFICIENT_STORAGE" ? "INTERNAL_SERVER_ERROR" : cause.code;
+    throw new TRPCError({ code, message: cause.message, cause });
   }
   return result;
 });
@@ -41,11 +48,8 @@ export const publicProcedure = t.procedure.use(serviceErrors);
  * (`health`, like /readyz, describes only the node.)
  */
 export const protectedProcedure = publicProcedure.use(({ ctx, next }) => {
-  if (!ctx.authorized) {
-    throw new TRPCError({
-      code: "UNAUTHORIZED",
-      message: API_KEY_REQUIRED,
-    });
-  }
-  return next();
+  const { principal } = ctx;
+  if (!principal) throw new TRPCError({ code: "UNAUTHORIZED", message: API_KEY_REQUIRED });
+  // Procedures pass `ctx.principal.id` to services as the owner of what they read and write.
+  return next({ ctx: { ...ctx, principal } });
 });

@@ -3,11 +3,9 @@
 import { parentPort, workerData } from "node:worker_threads";
 
 import { ChatterboxModel } from "./model";
-import { EXIT_NOW, type FromWorker, type ToWorker, type WorkerConfig } from "./worker-protocol";
+import { CRASH_NOW, type FromWorker, type ToWorker, type WorkerConfig } from "./worker-protocol";
 
 class Cancelled extends Error {}
-/** Asked to end at this step: unwind first, so the sessions are released before the thread goes. */
-class ExitNow extends Error {}
 
 const port = parentPort!;
 const post = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
@@ -24,11 +22,14 @@ try {
       void model.release().finally(() => process.exit(0));
       return;
     }
+    // Fault-test hook: no cleanup, no answer, as a real crash.
+    if (message.type === "crash") process.exit(1);
     const cancel = new Int32Array(message.cancel);
     model
       .synthesize(message.text, message.voice, message.options, {
         onToken: (generated) => {
-          if (Atomics.load(control, 0) === EXIT_NOW) throw new ExitNow();
+          // Here no session is running, so ending the thread cannot abort the process.
+          if (Atomics.load(control, 0) === CRASH_NOW) process.exit(1);
           if (Atomics.load(cancel, 0) !== 0) throw new Cancelled("cancelled");
           post({ type: "token", id: message.id, generated });
         },
@@ -36,16 +37,14 @@ try {
           post({ type: "audio", id: message.id, samples }, [samples.buffer as ArrayBuffer]),
       })
       .then((result) => post({ type: "result", id: message.id, result, encoderRuns: model.encoderRuns }))
-      .catch((error: unknown) => {
-        // Like a crash, the job gets no answer: the main thread sees the exit and fails it.
-        if (error instanceof ExitNow) return void model.release().finally(() => process.exit(1));
+      .catch((error: unknown) =>
         post({
           type: "error",
           id: message.id,
           message: error instanceof Error ? error.message : String(error),
           cancelled: error instanceof Cancelled,
-        });
-      });
+        }),
+      );
   });
   post({ type: "ready", info: { variant: model.variant, provider: model.provider, kv: model.kv } });
 } catch (error) {

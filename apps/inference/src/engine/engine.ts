@@ -4,7 +4,8 @@ import { spawnWorker } from "../workers/spawn-worker";
 import type { GenerationOptions, SynthesisResult, VoiceInput } from "./model";
 import { voiceKey } from "./voice-key";
 import {
-  EXIT_NOW,
+  CRASH_NOW,
+  type CrashMessage,
   type ExitMessage,
   type FromWorker,
   type ModelInfo,
@@ -16,7 +17,29 @@ export interface EngineConfig extends Omit<WorkerConfig, "control"> {
   /** Worker threads, each with its own sessions (CPU throughput comes from several workers of a few threads). */
   workers: number;
   log?: (message: string) => void;
+  /** Waits between tries to replace a worker that could not start: `first` ms, doubling up to `max`. */
+  respawnDelayMs?: { first: number; max: number };
+  /** Starts one worker (default `startEngineWorker`). A fault-test hook: tests replace it to make spawns fail. */
+  spawnWorker?: (config: EngineConfig) => Promise<StartedWorker>;
 }
+
+export interface StartedWorker {
+  worker: Worker;
+  info: ModelInfo;
+  control: Int32Array;
+}
+
+/** What a node needs to say whether it can serve. */
+export interface EngineHealth {
+  /** Workers alive with their model loaded. */
+  workers: number;
+  /** Workers configured. */
+  wanted: number;
+  /** Why the last (re)start of a worker failed; null again once all `wanted` workers run. */
+  lastError: string | null;
+}
+
+const RESPAWN_DELAY_MS = { first: 1000, max: 30_000 };
 
 /** One synthesis as the engine runs it: text, voice and final options (see `resolveSettings`). */
 export interface SynthesisTask {
@@ -37,7 +60,7 @@ export class EngineError extends Error {
   override name = "EngineError";
   constructor(
     message: string,
-    readonly code: "cancelled" | "worker-crashed" | "synthesis-failed" | "load-failed" | "closed",
+    readonly code: "cancelled" | "worker-died" | "synthesis-failed" | "load-failed" | "closed",
   ) {
     super(message);
   }
@@ -52,35 +75,56 @@ interface PendingTask extends SynthesisCallbacks {
 
 interface Slot {
   worker: Worker;
-  /** Shared flag the worker checks between decode steps (EXIT_NOW). */
+  /** Shared flag the worker checks between decode steps (CRASH_NOW). */
   control: Int32Array;
   running?: { id: number; task: PendingTask; cancel: Int32Array };
   /** Voice keys this worker has conditioning for, to route repeat voices back to it. */
   voices: Set<string>;
+  /** Told to crash (fault-test hook): takes no new job, and no longer counts as a worker. */
+  crashing?: boolean;
 }
 
-/** A pool of inference workers with a FIFO of waiting jobs; a crashed worker fails its job and is replaced. */
+/**
+ * A pool of inference workers with a FIFO of waiting jobs. A worker that dies fails the job it was running (code
+ * "worker-died") and is replaced; one that cannot be replaced is retried with backoff until it starts. Jobs wait in
+ * the queue meanwhile, even with no worker at all: their `signal` (the caller's timeout) is what ends them.
+ */
 export class Engine {
   private readonly slots: Slot[] = [];
   private readonly queue: PendingTask[] = [];
   private nextId = 1;
   private closed = false;
   private readonly encoderRunsByWorker = new Map<Worker, number>();
-  /** Replacement workers still loading: close() waits for them so no thread outlives the engine. */
+  /** Workers still loading: close() waits for them so no thread outlives the engine. */
   private readonly spawning = new Set<Promise<void>>();
+  private readonly spawn: (config: EngineConfig) => Promise<StartedWorker>;
+  private readonly respawnDelay: { first: number; max: number };
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelayMs: number;
+  private lastError: string | null = null;
   workersStarted = 0;
 
   private constructor(
     private readonly config: EngineConfig,
     readonly info: ModelInfo,
-  ) {}
+  ) {
+    this.spawn = config.spawnWorker ?? startEngineWorker;
+    this.respawnDelay = config.respawnDelayMs ?? RESPAWN_DELAY_MS;
+    this.retryDelayMs = this.respawnDelay.first;
+  }
 
+  /** Resolves once all `workers` have loaded the model; fails (leaving no thread behind) if any cannot. */
   static async start(config: EngineConfig): Promise<Engine> {
     if (!Number.isInteger(config.workers) || config.workers < 1) throw new RangeError("workers must be >= 1");
-    const first = await startEngineWorker(config);
+    const first = await (config.spawnWorker ?? startEngineWorker)(config);
     const engine = new Engine(config, first.info);
-    engine.adopt(first.worker, first.control);
-    await Promise.all(Array.from({ length: config.workers - 1 }, () => engine.replaceWorker()));
+    engine.adopt(first);
+    try {
+      await Promise.all(Array.from({ length: config.workers - 1 }, () => engine.spawnOne()));
+    } catch (error) {
+      await engine.close();
+      throw error;
+    }
     return engine;
   }
 
@@ -92,12 +136,17 @@ export class Engine {
 
   stats() {
     return {
-      workers: this.slots.length,
+      workers: this.liveWorkers(),
       busy: this.slots.filter((slot) => slot.running).length,
       queued: this.queue.length,
       encoderRuns: this.encoderRuns,
       workersStarted: this.workersStarted,
     };
+  }
+
+  /** Zero `workers` means queued jobs wait (until their timeout) for a replacement that may never start. */
+  health(): EngineHealth {
+    return { workers: this.liveWorkers(), wanted: this.config.workers, lastError: this.lastError };
   }
 
   synthesize(task: SynthesisTask, callbacks: SynthesisCallbacks = {}): Promise<SynthesisResult> {
@@ -121,20 +170,23 @@ export class Engine {
   }
 
   /**
-   * Ends a worker as a crash would (its running job fails with a clear error) and starts a fresh one in its place.
-   * A busy worker ends itself at its next decode step: terminating a thread from outside while ONNX Runtime is
-   * inside run() aborts the whole process.
+   * Fault-test hook, for tests only (nothing outside tests calls it; HTTP cannot reach it). Worker `index` ends
+   * itself with exit code 1 as a crash would: at its next decode step if busy (its job fails with "worker-died"),
+   * at once if idle. It takes no new job meanwhile; the engine replaces it as it would any dead worker.
    */
-  recycleWorker(index: number): void {
+  simulateWorkerExit(index = 0): void {
     const slot = this.slots[index];
     if (!slot) throw new RangeError(`no worker ${index}`);
-    if (slot.running) Atomics.store(slot.control, 0, EXIT_NOW);
-    else slot.worker.postMessage({ type: "exit" } satisfies ExitMessage);
+    slot.crashing = true;
+    // Only between decode steps: ending a thread while ONNX Runtime is inside run() aborts the whole process.
+    if (slot.running) Atomics.store(slot.control, 0, CRASH_NOW);
+    else slot.worker.postMessage({ type: "crash" } satisfies CrashMessage);
   }
 
-  /** Rejects queued jobs, cancels running ones, then lets each worker release its sessions and exit. */
+  /** Rejects queued jobs, cancels running ones, stops retrying, then lets each worker release its sessions and exit. */
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.retryTimer);
     for (const pending of this.queue.splice(0))
       pending.reject(new EngineError("The engine is shutting down.", "closed"));
     await Promise.allSettled([...this.spawning]);
@@ -142,11 +194,12 @@ export class Engine {
   }
 
   private async stopWorker(slot: Slot): Promise<void> {
+    // Listening first: a worker told to crash may exit while its job is being cancelled.
+    const exited = new Promise<void>((resolve) => slot.worker.once("exit", () => resolve()));
     if (slot.running) Atomics.store(slot.running.cancel, 0, 1);
     for (let waited = 0; slot.running && waited < 10_000; waited += 10) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    const exited = new Promise<void>((resolve) => slot.worker.once("exit", () => resolve()));
     slot.worker.postMessage({ type: "exit" } satisfies ExitMessage);
     const timeout = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), 5_000).unref());
     if ((await Promise.race([exited, timeout])) === "timeout") await slot.worker.terminate();
@@ -165,7 +218,7 @@ export class Engine {
 
   private dispatch(): void {
     while (this.queue.length > 0) {
-      const idle = this.slots.filter((slot) => !slot.running);
+      const idle = this.slots.filter((slot) => !slot.running && !slot.crashing);
       if (idle.length === 0) return;
       const task = this.queue.shift()!;
       const key = task.message.voice?.key;
@@ -179,7 +232,11 @@ export class Engine {
     }
   }
 
-  private adopt(worker: Worker, control: Int32Array): void {
+  private liveWorkers(): number {
+    return this.slots.filter((slot) => !slot.crashing).length;
+  }
+
+  private adopt({ worker, control }: StartedWorker): void {
     const slot: Slot = { worker, control, voices: new Set() };
     this.slots.push(slot);
     this.workersStarted++;
@@ -192,22 +249,51 @@ export class Engine {
     this.dispatch();
   }
 
-  private replaceWorker(): Promise<void> {
-    const replacing = this.spawnReplacement();
-    this.spawning.add(replacing);
-    return replacing.finally(() => this.spawning.delete(replacing));
+  /** Starts one worker and adopts it (or, if the engine closed meanwhile, stops it). */
+  private spawnOne(): Promise<void> {
+    const spawning = (async () => {
+      const started = await this.spawn(this.config);
+      if (!this.closed) return this.adopt(started);
+      await new Promise((resolve) => {
+        started.worker.once("exit", resolve);
+        started.worker.postMessage({ type: "exit" } satisfies ExitMessage);
+      });
+    })();
+    this.spawning.add(spawning);
+    return spawning.finally(() => this.spawning.delete(spawning));
   }
 
-  private async spawnReplacement(): Promise<void> {
-    const { worker, control } = await startEngineWorker(this.config);
-    if (this.closed) {
-      await new Promise((resolve) => {
-        worker.once("exit", resolve);
-        worker.postMessage({ type: "exit" } satisfies ExitMessage);
-      });
-      return;
+  /** Starts workers up to the wanted count; a failed start is retried with backoff (see spawnFailed). */
+  private replenish(): void {
+    if (this.closed || this.retryTimer) return;
+    const missing = this.config.workers - this.slots.length - this.spawning.size;
+    for (let i = 0; i < missing; i++) {
+      this.spawnOne().then(
+        () => {
+          if (this.slots.length < this.config.workers) return;
+          this.lastError = null;
+          this.retryDelayMs = this.respawnDelay.first;
+        },
+        (error: unknown) => this.spawnFailed(error),
+      );
     }
-    this.adopt(worker, control);
+  }
+
+  private spawnFailed(error: unknown): void {
+    if (this.closed) return;
+    this.lastError = error instanceof Error ? error.message : String(error);
+    if (this.retryTimer) return;
+    const delay = this.retryDelayMs;
+    this.config.log?.(
+      `could not start an inference worker (${this.liveWorkers()} of ${this.config.workers} running): ` +
+        `${this.lastError}; retrying in ${delay / 1000} s`,
+    );
+    this.retryDelayMs = Math.min(delay * 2, this.respawnDelay.max);
+    // Unref'd: a retry alone does not keep the process alive; close() cancels it.
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.replenish();
+    }, delay).unref();
   }
 
   private onMessage(slot: Slot, message: FromWorker): void {
@@ -222,6 +308,8 @@ export class Engine {
       return;
     }
     slot.running = undefined;
+    // It finished before its next decode step could see CRASH_NOW.
+    if (slot.crashing) slot.worker.postMessage({ type: "crash" } satisfies CrashMessage);
     if (message.type === "result") {
       this.encoderRunsByWorker.set(slot.worker, message.encoderRuns);
       running.task.resolve(message.result);
@@ -236,32 +324,32 @@ export class Engine {
   private onExit(slot: Slot, code: number): void {
     const index = this.slots.indexOf(slot);
     if (index >= 0) this.slots.splice(index, 1);
-    if (slot.running) {
-      slot.running.task.reject(
+    const running = slot.running;
+    slot.running = undefined;
+    if (running) {
+      running.task.reject(
         new EngineError(
-          `The inference worker crashed (exit code ${code}) during this synthesis; it has been replaced. Try again.`,
-          "worker-crashed",
+          `The inference worker stopped unexpectedly (exit code ${code}) during this synthesis. Try again.`,
+          "worker-died",
         ),
       );
     }
     if (this.closed) return;
     this.config.log?.(`inference worker exited (code ${code}); starting a replacement`);
-    this.replaceWorker().catch((error: unknown) =>
-      this.config.log?.(`could not replace the worker: ${String(error)}`),
-    );
+    this.replenish();
   }
 }
 
-function startEngineWorker(
-  config: EngineConfig,
-): Promise<{ worker: Worker; info: ModelInfo; control: Int32Array }> {
-  const { log: _log, workers: _workers, ...rest } = config;
+/** Starts one worker thread and resolves once its model is loaded. */
+export function startEngineWorker(config: EngineConfig): Promise<StartedWorker> {
+  // Only data crosses into the thread: the hooks and functions stay here.
+  const { log: _log, workers: _workers, respawnDelayMs: _delay, spawnWorker: _spawn, ...rest } = config;
   const control = new Int32Array(new SharedArrayBuffer(4));
   const workerConfig: WorkerConfig = { ...rest, control: control.buffer };
-  const worker = spawnWorker("engine-worker", new URL("./engine-worker.ts", import.meta.url), {
-    workerData: workerConfig,
-  });
   return new Promise((resolve, reject) => {
+    const worker = spawnWorker("engine-worker", new URL("./engine-worker.ts", import.meta.url), {
+      workerData: workerConfig,
+    });
     const onMessage = (message: FromWorker) => {
       if (message.type === "ready") {
         cleanup();
@@ -278,10 +366,7 @@ function startEngineWorker(
     const onExit = (code: number) => {
       cleanup();
       reject(
-        new EngineError(
-          `The inference worker exited (code ${code}) while loading the model.`,
-          "worker-crashed",
-        ),
+        new EngineError(`The inference worker exited (code ${code}) while loading the model.`, "load-failed"),
       );
     };
     const cleanup = () => {

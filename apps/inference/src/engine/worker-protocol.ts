@@ -39,13 +39,19 @@ export interface ExitMessage {
   type: "exit";
 }
 
-export type ToWorker = SynthesizeMessage | ExitMessage;
+/** Fault-test hook: end the thread at once with exit code 1, as a crash would (sent only while it is idle). */
+export interface CrashMessage {
+  type: "crash";
+}
+
+export type ToWorker = SynthesizeMessage | ExitMessage | CrashMessage;
 
 /**
- * Int32Array(1) over shared memory per worker. Set to EXIT_NOW, the worker ends itself at the next decode
- * step: terminating a thread from outside while ONNX Runtime is inside run() aborts the whole process.
+ * Int32Array(1) over shared memory per worker. Set to CRASH_NOW (a fault-test hook), a busy worker exits with
+ * code 1 at its next decode step, between two session runs: terminating a thread from outside while ONNX Runtime
+ * is inside run() aborts the whole process.
  */
-export const EXIT_NOW = 1;
+export const CRASH_NOW = 1;
 
 export type FromWorker =
   | { type: "ready"; info: ModelInfo }

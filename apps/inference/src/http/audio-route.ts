@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 
 import type { AudioOutput } from "../services/audio-output";
+import { isOwner } from "../services/ownership";
 import { requireId } from "../storage/ids";
 import type { AudioMeta, Collection } from "../storage/storage";
 import { drained, sendJson } from "./respond";
@@ -32,14 +33,24 @@ export function parseRange(
 export async function serveAudio(
   req: IncomingMessage,
   res: ServerResponse,
-  audio: Collection<AudioMeta>,
-  live: (id: string) => AudioOutput | undefined,
-  id: string,
+  {
+    audio,
+    live,
+    owner,
+    id,
+  }: {
+    audio: Collection<AudioMeta>;
+    /** The caller's own job still running, if `id` is one. */
+    live: (id: string) => AudioOutput | undefined;
+    /** Only the principal that made the audio gets it; others get the same 404 as for a made-up id. */
+    owner: string;
+    id: string;
+  },
 ) {
   const output = live(requireId("audio", id));
   if (output) return followLive(req, res, output);
   const stored = await audio.get(id);
-  if (!stored)
+  if (!stored || !isOwner(stored.meta, owner))
     return sendJson(res, 404, {
       error: {
         code: "NOT_FOUND",

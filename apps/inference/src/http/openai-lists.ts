@@ -21,11 +21,16 @@ export function audioModelList(variant: Variant) {
 }
 
 /**
- * `GET /v1/audio/voices`: the built-in names and the operator's aliases for everyone; the voice library only
- * for callers with a credential (it holds users' uploads).
+ * `GET /v1/audio/voices`: the built-in names and the operator's aliases for everyone; the caller's own voices
+ * only with a credential (they are users' uploads).
  */
-export async function audioVoiceList(aliases: ReadonlyMap<string, string>, library?: VoiceService) {
+export async function audioVoiceList(
+  aliases: ReadonlyMap<string, string>,
+  library?: { voices: VoiceService; owner: string },
+) {
   const named = [...new Set([...BUILT_IN_VOICES, ...aliases.keys()])].map((name) => ({ id: name, name }));
-  const own = library ? (await library.list()).map((voice) => ({ id: voice.id, name: voice.name })) : [];
+  const own = library
+    ? (await library.voices.list(library.owner)).map((voice) => ({ id: voice.id, name: voice.name }))
+    : [];
   return { voices: [...named, ...own] };
 }

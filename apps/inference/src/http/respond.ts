@@ -1,19 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 
-import { ServiceError, type ServiceErrorCode } from "@tts/api";
-
-export const STATUS: Record<ServiceErrorCode, number> = {
-  BAD_REQUEST: 400,
-  UNAUTHORIZED: 401,
-  NOT_FOUND: 404,
-  PAYLOAD_TOO_LARGE: 413,
-  TOO_MANY_REQUESTS: 429,
-  TIMEOUT: 504,
-  CLIENT_CLOSED_REQUEST: 499,
-  SERVICE_UNAVAILABLE: 503,
-  NOT_IMPLEMENTED: 501,
-  INTERNAL_SERVER_ERROR: 500,
-};
+import { HTTP_STATUS, ServiceError } from "@tts/api";
 
 export function sendJson(
   res: ServerResponse,
@@ -38,7 +25,7 @@ export function sendError(res: ServerResponse, error: ServiceError): void {
     : {};
   sendJson(
     res,
-    STATUS[error.code],
+    HTTP_STATUS[error.code],
     { error: { code: error.code, message: error.message, type: error.code.toLowerCase() } },
     headers,
   );

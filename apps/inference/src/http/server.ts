@@ -3,13 +3,18 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
+import { getErrorShape, TRPCError } from "@trpc/server";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 
 import {
   API_KEY_REQUIRED,
   appRouter,
+  HTTP_STATUS,
+  internalErrorMessage,
   ServiceError,
   type ApiContext,
+  type NotReady,
+  type Principal,
   type Variant,
   type VoiceService,
 } from "@tts/api";
@@ -21,21 +26,35 @@ import { serveAudio } from "./audio-route";
 import { applyCors } from "./cors";
 import type { Metrics } from "./metrics";
 import { audioModelList, audioVoiceList, modelList } from "./openai-lists";
+import type { RateLimiter } from "./rate-limit";
 import { sendError, sendJson } from "./respond";
+import { Slots } from "./slots";
 import { handleSpeech } from "./speech-route";
 
 export interface InferenceServerOptions {
-  /** Everything procedures need except `authorized`, which is decided per request. */
-  context: Omit<ApiContext, "authorized">;
+  /** Everything procedures need except who is calling and the request id, which are per request. */
+  context: Omit<ApiContext, "principal" | "requestId">;
   corsOrigins: readonly string[];
   logger: Logger;
-  authorize: (req: IncomingMessage) => boolean;
-  limits: { maxJsonBytes: number; maxUploadBytes: number; maxSpeechInputLength: number };
+  /** The caller's principal; null when keys are configured and none valid was presented. */
+  authenticate: (req: IncomingMessage) => Principal | null;
+  /** Whose rate a request counts against: its principal with keys, its client address without (or without one). */
+  rateKey: (req: IncomingMessage, principal: Principal | null) => string;
+  rateLimit: RateLimiter;
+  limits: {
+    maxJsonBytes: number;
+    maxUploadBytes: number;
+    maxSpeechInputLength: number;
+    /** Voice uploads read at once; more get 503 (uploads are large and slow to arrive). */
+    maxConcurrentUploads: number;
+    /** Other request bodies read at once. */
+    maxConcurrentBodies: number;
+  };
   metrics: Metrics;
   jobs: JobService;
   audio: Collection<AudioMeta>;
-  /** Ready = model loaded and warmed, and not draining. */
-  readiness: () => { ready: boolean; reason: string };
+  /** Null = ready: model loaded and warmed, a worker available, and not draining. */
+  notReady: () => NotReady | null;
   /** The loaded variant (undefined while the model loads). */
   variant: () => Variant | undefined;
   /** The variant this node is configured for, named in lists before the model has loaded. */
@@ -45,11 +64,33 @@ export interface InferenceServerOptions {
   voiceAliases: ReadonlyMap<string, string>;
 }
 
-/** A route's handler; `params` are the route pattern's captured (still percent-encoded) path segments. */
 /** tRPC calls one HTTP request may batch. */
 export const MAX_BATCH_SIZE = 20;
 
-type Handler = (req: IncomingMessage, res: ServerResponse, params: readonly string[]) => void | Promise<void>;
+/** What a handler knows of its request besides req/res. */
+interface RequestInfo {
+  /** The route pattern's captured (still percent-encoded) path segments. */
+  params: readonly string[];
+  principal: Principal | null;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse, info: RequestInfo) => void | Promise<void>;
+
+/** Routes anyone may call, keys or not: they describe the node, never a user's data. */
+export const OPEN_ROUTES = ["/healthz", "/readyz", "/v1/models", "/v1/audio/models", "/v1/audio/voices"];
+
+/** The plain HTTP server plus what shutting down needs: how many responses are still in flight. */
+export interface InferenceServer {
+  server: Server;
+  /** Every route name, for tests that must cover them all (tRPC procedures come from the router). */
+  routeNames: readonly string[];
+  /** From now on, new requests get 503 with `Connection: close`. */
+  startDraining(): void;
+  /** Resolves true once no response is in flight, or false at the deadline. */
+  settled(timeoutMs: number): Promise<boolean>;
+  /** Ends what is still in flight: 503 where nothing was sent yet, a cut connection mid-stream. */
+  cutOff(): void;
+}
 
 /**
  * The path of a request target, in origin form (`/a/b?q`) or absolute form (`http://host/a/b`). Anything else is
@@ -76,10 +117,53 @@ function decodeSegment(segment: string): string {
   }
 }
 
+/**
+ * A refusal made before tRPC reads the request (rate limit, body slots, draining), in tRPC's own error shape
+ * (one per call of a batch) so typed clients read it like any other error.
+ */
+function sendTrpcError(res: ServerResponse, procedures: string, batch: boolean, error: ServiceError): void {
+  const trpcError = new TRPCError({
+    code: error.code === "INSUFFICIENT_STORAGE" ? "INTERNAL_SERVER_ERROR" : error.code,
+    message: error.message,
+    cause: error,
+  });
+  const shapes = procedures.split(",").map((path) => ({
+    error: getErrorShape({
+      config: appRouter._def._config,
+      error: trpcError,
+      type: "unknown",
+      path,
+      input: undefined,
+      ctx: undefined,
+    }),
+  }));
+  const headers: Record<string, string> = error.retryAfterSeconds
+    ? { "Retry-After": String(error.retryAfterSeconds) }
+    : {};
+  sendJson(res, HTTP_STATUS[error.code], batch ? shapes : shapes[0], headers);
+}
+
+/** Whether a body follows the headers (a declared length above zero, or chunked). */
+function hasBody(req: IncomingMessage): boolean {
+  return Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined;
+}
+
+/** tRPC batches say so in the query: `?batch=1`. */
+function isBatch(target: string | undefined): boolean {
+  return new URL(target ?? "/", "http://localhost").searchParams.get("batch") === "1";
+}
+
 /** The inference node's HTTP surface: tRPC under /trpc plus the companion audio and operations routes. */
-export function createInferenceServer(options: InferenceServerOptions): Server {
-  const { context, corsOrigins, logger, authorize, limits, metrics } = options;
+export function createInferenceServer(options: InferenceServerOptions): InferenceServer {
+  const { context, corsOrigins, logger, authenticate, limits, metrics } = options;
   const servedVariant = () => options.variant() ?? options.configuredVariant;
+  const uploadSlots = new Slots(limits.maxConcurrentUploads);
+  const bodySlots = new Slots(limits.maxConcurrentBodies);
+  /** Who each request in flight is, for tRPC's createContext (which sees only req). */
+  const principals = new WeakMap<IncomingMessage, Principal | null>();
+  const requestIds = new WeakMap<IncomingMessage, string>();
+  const inFlight = new Set<ServerResponse>();
+  let draining = false;
 
   const trpcHandler = (maxBodySize: number) =>
     createHTTPHandler({
@@ -88,15 +172,20 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
       maxBodySize,
       // One request may batch a page's worth of calls, not an unbounded amount of work.
       maxBatchSize: MAX_BATCH_SIZE,
-      createContext: ({ req }) => ({ ...context, authorized: authorize(req) }),
+      createContext: ({ req }) => ({
+        ...context,
+        principal: principals.get(req) ?? null,
+        requestId: requestIds.get(req) ?? "",
+      }),
       responseMeta: ({ errors }) => {
-        const retry = errors
-          .map((e) => (e.cause instanceof ServiceError ? e.cause.retryAfterSeconds : undefined))
-          .find(Boolean);
+        const causes = errors.map((e) => e.cause).filter((cause) => cause instanceof ServiceError);
+        const retry = causes.map((cause) => cause.retryAfterSeconds).find(Boolean);
         // tRPC sets its own Vary; appended (an array), ours survives it.
         const headers: Record<string, string | string[]> = { Vary: ["Origin"] };
         if (retry) headers["Retry-After"] = String(retry);
-        return { headers };
+        // Statuses tRPC has no code for (507) are sent as the service meant them.
+        const full = errors.length === 1 && causes[0]?.code === "INSUFFICIENT_STORAGE";
+        return full ? { headers, status: HTTP_STATUS.INSUFFICIENT_STORAGE } : { headers };
       },
       onError: ({ error, path }) => {
         if (error.code === "INTERNAL_SERVER_ERROR")
@@ -108,9 +197,17 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
   const trpc = trpcHandler(limits.maxJsonBytes);
 
   const requireKey =
-    (handler: Handler): Handler =>
-    (req, res, params) => {
-      if (authorize(req)) return handler(req, res, params);
+    (
+      handler: (
+        req: IncomingMessage,
+        res: ServerResponse,
+        info: RequestInfo & { principal: Principal },
+      ) => void | Promise<void>,
+    ): Handler =>
+    (req, res, info) => {
+      const { principal } = info;
+      // Returned, not dropped: the caller turns a rejection into an error response.
+      if (principal) return handler(req, res, { ...info, principal });
       res.setHeader("WWW-Authenticate", "Bearer");
       sendError(res, new ServiceError("UNAUTHORIZED", API_KEY_REQUIRED));
     };
@@ -126,8 +223,12 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
       name: "/readyz",
       methods: {
         GET: (_req, res) => {
-          const { ready, reason } = options.readiness();
-          sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "not-ready", reason });
+          const notReady = options.notReady();
+          sendJson(
+            res,
+            notReady ? 503 : 200,
+            notReady ? { status: "not-ready", ...notReady } : { status: "ready" },
+          );
         },
       },
     },
@@ -147,8 +248,8 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
       pattern: /^\/v1\/audio\/speech$/,
       name: "/v1/audio/speech",
       methods: {
-        POST: requireKey((req, res) =>
-          handleSpeech(req, res, {
+        POST: requireKey((req, res, { principal }) =>
+          handleSpeech(req, res, principal.id, {
             jobs: options.jobs,
             maxJsonBytes: limits.maxJsonBytes,
             maxInputLength: limits.maxSpeechInputLength,
@@ -174,11 +275,14 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
       pattern: /^\/v1\/audio\/voices$/,
       name: "/v1/audio/voices",
       methods: {
-        GET: async (req, res) =>
+        GET: async (_req, res, { principal }) =>
           sendJson(
             res,
             200,
-            await audioVoiceList(options.voiceAliases, authorize(req) ? options.voices : undefined),
+            await audioVoiceList(
+              options.voiceAliases,
+              principal ? { voices: options.voices, owner: principal.id } : undefined,
+            ),
           ),
       },
     },
@@ -188,8 +292,13 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
       methods: Object.fromEntries(
         ["GET", "HEAD"].map((method) => [
           method,
-          requireKey((req, res, [id = ""]) =>
-            serveAudio(req, res, options.audio, (live) => options.jobs.liveOutput(live), decodeSegment(id)),
+          requireKey((req, res, { params: [id = ""], principal }) =>
+            serveAudio(req, res, {
+              audio: options.audio,
+              live: (liveId) => options.jobs.liveOutput(principal.id, liveId),
+              owner: principal.id,
+              id: decodeSegment(id),
+            }),
           ),
         ]),
       ),
@@ -202,10 +311,85 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
     { headersTimeout: 20_000, requestTimeout: 300_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024 },
     (req, res) => requestContext.run({ requestId: randomUUID() }, () => handle(req, res)),
   );
-  return server;
+  const idle: (() => void)[] = [];
+  return {
+    server,
+    routeNames: routes.map((route) => route.name),
+    startDraining: () => void (draining = true),
+    settled: (timeoutMs) =>
+      new Promise((resolve) => {
+        if (inFlight.size === 0) return resolve(true);
+        const timer = setTimeout(() => resolve(false), timeoutMs);
+        idle.push(() => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      }),
+    cutOff() {
+      for (const res of inFlight) {
+        if (!res.headersSent)
+          sendError(
+            res,
+            new ServiceError("SERVICE_UNAVAILABLE", "The server shut down before answering; retry."),
+          );
+        else res.destroy();
+      }
+    },
+  };
+
+  function track(res: ServerResponse): void {
+    inFlight.add(res);
+    res.on("close", () => {
+      inFlight.delete(res);
+      if (inFlight.size === 0) for (const wake of idle.splice(0)) wake();
+    });
+  }
+
+  /**
+   * Refusals made before routing, cheapest first: draining, the caller's rate, and a slot to read its body in.
+   * Returns the error to answer with, or undefined to go on.
+   */
+  function admit(
+    req: IncomingMessage,
+    routeName: string,
+    principal: Principal | null,
+  ): ServiceError | undefined {
+    if (draining) {
+      return new ServiceError(
+        "SERVICE_UNAVAILABLE",
+        "The server is shutting down; retry on another node.",
+        5,
+      );
+    }
+    // Probes and scrapes are never limited: an orchestrator must always see the node's state.
+    if (routeName === "/healthz" || routeName === "/readyz" || req.method === "OPTIONS") return undefined;
+    const retryAfter = options.rateLimit.take(options.rateKey(req, principal));
+    if (retryAfter > 0)
+      return new ServiceError(
+        "TOO_MANY_REQUESTS",
+        `Too many requests; retry in ${retryAfter} s.`,
+        retryAfter,
+      );
+    if (!hasBody(req)) return undefined;
+    const upload = routeName === "/trpc/voices.create";
+    const release = (upload ? uploadSlots : bodySlots).tryTake();
+    if (!release) {
+      const what = upload ? `${uploadSlots.size} voice uploads` : `${bodySlots.size} request bodies`;
+      return new ServiceError(
+        "SERVICE_UNAVAILABLE",
+        `The server is already receiving ${what}; retry shortly.`,
+        1,
+      );
+    }
+    req.once("end", release);
+    req.once("close", release);
+    return undefined;
+  }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const { requestId } = requestContext.getStore()!;
+    track(res);
+    requestIds.set(req, requestId);
     const started = performance.now();
     // Set once the target parses; the log line falls back to the raw target.
     let pathname: string | undefined;
@@ -224,7 +408,8 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
         logger[quiet ? "debug" : "info"](
           {
             method: req.method,
-            path: pathname ?? req.url?.slice(0, 200),
+            // A target that did not parse is logged without its query: it may carry a procedure's input.
+            path: pathname ?? req.url?.split("?")[0]?.slice(0, 200),
             status: res.statusCode,
             ms: Math.round(performance.now() - started),
           },
@@ -235,7 +420,7 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
     const fail = (error: unknown) => {
       if (error instanceof ServiceError) return sendError(res, error);
       logger.error({ err: error }, "request failed");
-      sendError(res, new ServiceError("INTERNAL_SERVER_ERROR", `Internal error (request ${requestId}).`));
+      sendError(res, new ServiceError("INTERNAL_SERVER_ERROR", internalErrorMessage(requestId)));
     };
     try {
       const path = (pathname = requestPath(req.url));
@@ -243,7 +428,15 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
       const route = trpcCall ? undefined : routes.find((r) => r.pattern.test(path));
       routeName = trpcCall ? "/trpc" : (route?.name ?? "unmatched");
       if (applyCors(req, res, corsOrigins)) return;
-      if (trpcCall) return path === "/trpc/voices.create" ? trpcUpload(req, res) : trpc(req, res);
+      const principal = authenticate(req);
+      principals.set(req, principal);
+      const refusal = admit(req, trpcCall ? path : routeName, principal);
+      if (refusal && draining) res.setHeader("Connection", "close");
+      if (trpcCall) {
+        if (refusal) return sendTrpcError(res, path.slice("/trpc/".length), isBatch(req.url), refusal);
+        return path === "/trpc/voices.create" ? trpcUpload(req, res) : trpc(req, res);
+      }
+      if (refusal) return sendError(res, refusal);
       if (!route) return sendError(res, new ServiceError("NOT_FOUND", `No route for ${req.method} ${path}`));
       const handler = route.methods[req.method ?? ""];
       if (!handler) {
@@ -257,7 +450,7 @@ export function createInferenceServer(options: InferenceServerOptions): Server {
         });
       }
       const params = route.pattern.exec(path)!.slice(1);
-      void Promise.resolve(handler(req, res, params)).catch(fail);
+      void Promise.resolve(handler(req, res, { params, principal })).catch(fail);
     } catch (error) {
       fail(error);
     }

@@ -2,8 +2,16 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 
 import { z } from "zod";
 
-import { audioFormatSchema, ServiceError, VARIANTS, withSettings, type Variant } from "@tts/api";
+import {
+  audioFormatSchema,
+  internalErrorMessage,
+  ServiceError,
+  VARIANTS,
+  withSettings,
+  type Variant,
+} from "@tts/api";
 
+import { requestContext } from "../logger";
 import type { JobService } from "../services/job-service";
 import { applyInstructions, camelCaseSettings, resolveVoiceName, servedModelIds } from "./openai-compat";
 import { drained, readJsonBody } from "./respond";
@@ -56,6 +64,7 @@ const sseEvent = (event: unknown) => `data: ${JSON.stringify(event)}\n\n`;
 export async function handleSpeech(
   req: IncomingMessage,
   res: ServerResponse,
+  owner: string,
   options: SpeechRouteOptions,
 ): Promise<void> {
   const accepted = performance.now();
@@ -87,6 +96,7 @@ export async function handleSpeech(
   });
   const voiceId = resolveVoiceName(request.voice, options.voiceAliases);
   const { job, output, done } = await options.jobs.run(
+    owner,
     { text: input, voiceId, format, settings },
     gone.signal,
   );
@@ -123,8 +133,14 @@ export async function handleSpeech(
     // Before any audio the server answers with a JSON error; after, a raw stream is cut (never ended cleanly,
     // so the client knows it is incomplete) and an SSE stream ends with an error event.
     if (!res.headersSent) throw error;
+    // Job failures arrive as ServiceErrors already stripped of internal detail; anything else is not shown.
     const failure =
-      error instanceof ServiceError ? error : new ServiceError("INTERNAL_SERVER_ERROR", String(error));
+      error instanceof ServiceError
+        ? error
+        : new ServiceError(
+            "INTERNAL_SERVER_ERROR",
+            internalErrorMessage(requestContext.getStore()?.requestId),
+          );
     if (sse && !res.destroyed)
       res.end(sseEvent({ type: "error", error: { code: failure.code, message: failure.message } }));
     else res.destroy(failure);

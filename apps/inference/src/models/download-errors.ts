@@ -1,7 +1,7 @@
 import type { ModelSpec } from "./registry";
 
 export type DownloadErrorCode =
-  "unreachable" | "unauthorized" | "not-found" | "http" | "size-mismatch" | "network";
+  "unreachable" | "unauthorized" | "not-found" | "http" | "size-mismatch" | "hash-mismatch" | "network";
 
 export class ModelDownloadError extends Error {
   override name = "ModelDownloadError";
@@ -55,6 +55,12 @@ export function isRetryable(error: unknown, reached: boolean): boolean {
   return code.startsWith("UND_ERR_") || DROPPED.has(code) || (reached && UNREACHABLE.has(code));
 }
 
+/** A failure of the connection itself (never reached, dropped, timed out), as opposed to an answer. */
+export function isNetworkFailure(error: unknown): boolean {
+  const code = errorCode(error) ?? "";
+  return code.startsWith("UND_ERR_") || DROPPED.has(code) || UNREACHABLE.has(code);
+}
+
 /** The wait after failed attempt `attempt` (1-based): `firstDelayMs`, doubling per attempt up to 30 s. */
 export function backoffMs(firstDelayMs: number, attempt: number): number {
   return Math.min(firstDelayMs * 2 ** (attempt - 1), 30_000);
@@ -91,6 +97,31 @@ export function sizeMismatch(file: string, expected: number, actual: number): Mo
     `Size mismatch for ${file}: expected ${expected} bytes, got ${actual}. The partial download was deleted.`,
     file,
     "size-mismatch",
+  );
+}
+
+export function hashMismatch(
+  file: string,
+  kind: string,
+  expected: string,
+  actual: string,
+): ModelDownloadError {
+  return new ModelDownloadError(
+    `Hash mismatch for ${file}: the hub publishes ${kind} ${expected}, the downloaded bytes have ${actual}. ` +
+      `The partial download was deleted.`,
+    file,
+    "hash-mismatch",
+  );
+}
+
+/** A cached file found corrupt whose fresh download failed too: the message names it, the code stays. */
+export function unrepairedError(file: string, dir: string, corruption: string, error: unknown): unknown {
+  if (!(error instanceof ModelDownloadError)) return error;
+  return new ModelDownloadError(
+    `Model file ${file} in ${dir} is corrupt (${corruption}), and downloading it again failed: ${error.message}`,
+    file,
+    error.code,
+    { status: error.status, cause: error },
   );
 }
 
@@ -132,7 +163,8 @@ export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function errorCode(error: unknown): string | undefined {
+/** The system or undici error code of `error`, looking through causes and AggregateErrors. */
+export function errorCode(error: unknown): string | undefined {
   if (typeof error !== "object" || error === null) return undefined;
   const { code, errors, cause } = error as { code?: unknown; errors?: unknown; cause?: unknown };
   if (typeof code === "string") return code;

@@ -1,7 +1,8 @@
 import type { ModelFile } from "./registry";
 
 export interface DownloadProgress {
-  type: "start" | "progress" | "file-done" | "skip" | "retry" | "done";
+  /** "warning": a file the hub publishes no hash for, or a cached file found corrupt (see `message`). */
+  type: "start" | "progress" | "file-done" | "skip" | "retry" | "warning" | "done";
   file?: string;
   bytes?: number;
   total?: number;
@@ -11,6 +12,7 @@ export interface DownloadProgress {
   /** On "retry": the attempt about to start (2 = first retry). */
   attempt?: number;
   error?: string;
+  message?: string;
 }
 
 /** Keeps the byte counts of every file and turns them into DownloadProgress events, throttling "progress". */
@@ -55,6 +57,10 @@ export class DownloadProgressTracker {
 
   retry(file: string, attempt: number, error: string): void {
     this.emit("retry", file, { attempt, error });
+  }
+
+  warn(file: string, message: string): void {
+    this.emit("warning", file, { message });
   }
 
   done(): void {

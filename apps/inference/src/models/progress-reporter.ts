@@ -126,6 +126,9 @@ function barReporter({ write, columns = 80 }: ProgressReporterOptions): Progress
         case "retry":
           multibar.log(`retrying ${file} (attempt ${event.attempt ?? "?"}): ${event.error ?? ""}\n`);
           break;
+        case "warning":
+          multibar.log(`warning: ${file}: ${event.message ?? ""}\n`);
+          break;
         case "skip":
           break;
       }

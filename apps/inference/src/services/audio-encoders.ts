@@ -1,6 +1,7 @@
-import type { Worker } from "node:worker_threads";
+import { isMarkedAsUntransferable, type Worker } from "node:worker_threads";
 
 import type { AudioFormat } from "@tts/api";
+import { AudioError, type ReferenceClip, type ReferenceClipOptions } from "@tts/audio";
 
 import type { EncoderReply, EncoderRequest, EncoderWorkerData } from "../workers/audio-encoder-protocol";
 import { spawnWorker } from "../workers/spawn-worker";
@@ -29,11 +30,21 @@ interface SessionState {
   failure?: Error;
 }
 
+/** A voice clip ready for the model: what `prepareReferenceClip` of @tts/audio returns. */
+export type PreparedClip = ReferenceClip;
+
+interface ClipRequest {
+  resolve: (clip: PreparedClip) => void;
+  reject: (error: Error) => void;
+}
+
 /** The node's audio encoder thread, started on first use and again after a crash. */
 export class AudioEncoders {
   private worker: Worker | undefined;
   private readonly sessions = new Map<number, SessionState>();
   private nextSession = 1;
+  private readonly clips = new Map<number, ClipRequest>();
+  private nextClip = 1;
 
   /** `ffmpeg`: the command that encodes opus, aac and flac. */
   constructor(private readonly ffmpeg = "ffmpeg") {}
@@ -59,6 +70,26 @@ export class AudioEncoders {
     };
   }
 
+  /**
+   * `prepareReferenceClip` (decode, trim, 24 kHz, loudness) on the encoder thread, off the event loop. The bytes'
+   * buffer is handed over (detached) when they span all of it, else copied. Refused audio rejects with an
+   * AudioError of the same code and message as the synchronous function's.
+   */
+  prepareReferenceClip(bytes: Uint8Array, options?: ReferenceClipOptions): Promise<PreparedClip> {
+    const request = this.nextClip++;
+    const { buffer } = bytes;
+    const whole =
+      buffer instanceof ArrayBuffer &&
+      !isMarkedAsUntransferable(buffer) &&
+      bytes.byteOffset === 0 &&
+      bytes.byteLength === buffer.byteLength;
+    const sent = whole ? bytes : bytes.slice();
+    return new Promise((resolve, reject) => {
+      this.clips.set(request, { resolve, reject });
+      this.post({ type: "prepare-clip", request, bytes: sent, options }, [sent.buffer as ArrayBuffer]);
+    });
+  }
+
   /** Starts the thread and the MP3 encoder once, so the first real stream does not pay for it. */
   async warmUp(): Promise<void> {
     const session = this.open("mp3", 1, { bytes: () => {}, failed: () => {} });
@@ -69,6 +100,7 @@ export class AudioEncoders {
   async close(): Promise<void> {
     const worker = this.worker;
     this.worker = undefined;
+    this.failClips(new Error("The audio encoder thread was closed."));
     // It never runs native inference, so ending it from outside is safe.
     await worker?.terminate();
   }
@@ -91,6 +123,7 @@ export class AudioEncoders {
       if (this.worker !== worker) return;
       this.worker = undefined;
       for (const [session, state] of this.sessions) this.failSession(session, state, error);
+      this.failClips(error);
     };
     worker.on("error", fail);
     worker.on("exit", (code) => fail(new Error(`The audio encoder thread exited (code ${code}).`)));
@@ -99,6 +132,7 @@ export class AudioEncoders {
   }
 
   private onReply(reply: EncoderReply): void {
+    if (reply.type === "clip" || reply.type === "clip-error") return this.onClip(reply);
     const state = this.sessions.get(reply.session);
     if (!state) return;
     if (reply.type === "error") return this.failSession(reply.session, state, new Error(reply.message));
@@ -107,6 +141,19 @@ export class AudioEncoders {
       this.sessions.delete(reply.session);
       state.finished?.resolve();
     }
+  }
+
+  private onClip(reply: Extract<EncoderReply, { type: "clip" | "clip-error" }>): void {
+    const pending = this.clips.get(reply.request);
+    this.clips.delete(reply.request);
+    if (reply.type === "clip") pending?.resolve(reply.clip);
+    // An AudioError crosses the thread as plain data: rebuild it so callers can still map it to a 400.
+    else pending?.reject(reply.code ? new AudioError(reply.code, reply.message) : new Error(reply.message));
+  }
+
+  private failClips(error: Error): void {
+    for (const pending of this.clips.values()) pending.reject(error);
+    this.clips.clear();
   }
 
   private failSession(session: number, state: SessionState, error: Error): void {

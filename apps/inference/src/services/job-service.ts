@@ -10,6 +10,7 @@ import type { AudioMeta, Collection, ObjectWriter, StoredObject } from "../stora
 import type { AudioEncoders } from "./audio-encoders";
 import { AudioOutput } from "./audio-output";
 import type { FormatSupport } from "./ffmpeg";
+import { isOwner, storageFailure } from "./ownership";
 import type { VoiceLibrary } from "./voice-service";
 
 /** What the job service reports; the HTTP layer turns it into Prometheus series. */
@@ -31,6 +32,11 @@ export interface JobServiceOptions {
   /** Per text chunk: a job's timeout scales with its length. */
   timeoutMs: number;
   maxTextLength: number;
+  /**
+   * How long a job that ended without audio (failed, cancelled) stays visible, text included: as long as audio
+   * would have been kept.
+   */
+  retentionMs: number;
   /** How long texts are cut into chunks, and the pauses between them. */
   split?: SplitOptions;
   /** The encoder thread every job's audio goes through. */
@@ -51,6 +57,8 @@ export interface RunningJob {
 
 interface JobState {
   job: Job;
+  /** The principal that made it; nobody else sees it. */
+  owner: string;
   controller: AbortController;
   listeners: Set<(event: JobProgress) => void>;
   chunks: TextChunk[];
@@ -58,6 +66,12 @@ interface JobState {
   tokens: number;
   output: AudioOutput;
   result: Promise<Job>;
+}
+
+/** A job that ended without audio, kept in memory with its owner. */
+interface EndedJob {
+  job: Job;
+  owner: string;
 }
 
 /** How many jobs that ended without audio (failed, cancelled) stay visible in `get`/`list`, newest kept. */
@@ -71,6 +85,8 @@ const PREVIEW_CHARS = 200;
 function preview(job: Job): Job {
   return job.text.length <= PREVIEW_CHARS ? job : { ...job, text: `${job.text.slice(0, PREVIEW_CHARS)}…` };
 }
+
+const notFound = (id: string) => new ServiceError("NOT_FOUND", `No job with id ${id}.`);
 
 function storedJob(stored: StoredObject<AudioMeta>): Job {
   const { meta } = stored;
@@ -102,7 +118,7 @@ function storedJob(stored: StoredObject<AudioMeta>): Job {
 export class JobService implements TtsService {
   private readonly active = new Map<string, JobState>();
   /** Jobs that ended without audio (failed or cancelled), oldest first; finished audio lives in storage. */
-  private readonly unfinished = new Map<string, Job>();
+  private readonly unfinished = new Map<string, EndedJob>();
   private draining = false;
   private averageJobMs = 5_000;
   private readonly now: () => number;
@@ -111,16 +127,16 @@ export class JobService implements TtsService {
     this.now = options.now ?? Date.now;
   }
 
-  async synthesize(request: SynthesisRequest): Promise<Job> {
-    const state = await this.start(request);
+  async synthesize(owner: string, request: SynthesisRequest): Promise<Job> {
+    const state = await this.start(owner, request);
     // Failures are recorded on the job; nobody awaits this promise for `synthesize`.
     state.result.catch(() => undefined);
     return { ...state.job };
   }
 
   /** Starts a job for a caller that streams its audio as it is made; `signal` cancels it. */
-  async run(request: SynthesisRequest, signal?: AbortSignal): Promise<RunningJob> {
-    const state = await this.start(request);
+  async run(owner: string, request: SynthesisRequest, signal?: AbortSignal): Promise<RunningJob> {
+    const state = await this.start(owner, request);
     signal?.addEventListener(
       "abort",
       () => state.controller.abort(new ServiceError("CLIENT_CLOSED_REQUEST", "The client went away.")),
@@ -129,49 +145,52 @@ export class JobService implements TtsService {
     return { job: { ...state.job }, output: state.output, done: state.result };
   }
 
-  /** The audio of a job still running, to follow while it is made; undefined once it has ended. */
-  liveOutput(id: string): AudioOutput | undefined {
-    return this.active.get(id)?.output;
+  /** The audio of `owner`'s job still running, to follow while it is made; undefined once it has ended. */
+  liveOutput(owner: string, id: string): AudioOutput | undefined {
+    const state = this.active.get(id);
+    return state?.owner === owner ? state.output : undefined;
   }
 
-  async get(id: string): Promise<Job> {
+  async get(owner: string, id: string): Promise<Job> {
     requireId("job", id);
-    const state = this.active.get(id);
+    const state = this.activeOf(owner, id);
     if (state) return { ...state.job };
-    const unfinished = this.unfinished.get(id);
-    if (unfinished) return unfinished;
+    const ended = this.endedOf(owner, id);
+    if (ended) return ended;
     const stored = await this.options.audio.get(id);
-    if (!stored) throw new ServiceError("NOT_FOUND", `No job with id ${id}.`);
+    if (!stored || !isOwner(stored.meta, owner)) throw notFound(id);
     return storedJob(stored);
   }
 
-  async list(limit: number): Promise<Job[]> {
-    const stored = (await this.options.audio.list()).map(storedJob);
-    const live = [...this.active.values()].map((state) => ({ ...state.job }));
-    return [...live, ...this.unfinished.values(), ...stored]
+  async list(owner: string, limit: number): Promise<Job[]> {
+    this.forgetExpired();
+    const stored = (await this.options.audio.list()).filter((s) => isOwner(s.meta, owner)).map(storedJob);
+    const live = [...this.active.values()].filter((s) => s.owner === owner).map((s) => ({ ...s.job }));
+    const ended = [...this.unfinished.values()].filter((e) => e.owner === owner).map((e) => e.job);
+    return [...live, ...ended, ...stored]
       .sort((a, b) => b.createdAt - a.createdAt)
       .slice(0, limit)
       .map(preview);
   }
 
-  async delete(id: string): Promise<void> {
+  async delete(owner: string, id: string): Promise<void> {
     requireId("job", id);
-    const state = this.active.get(id);
+    const state = this.activeOf(owner, id);
     if (state) {
       state.controller.abort(new ServiceError("CLIENT_CLOSED_REQUEST", "The job was deleted."));
       await state.result.catch(() => undefined);
       this.unfinished.delete(id);
       return;
     }
-    const wasUnfinished = this.unfinished.delete(id);
-    const wasStored = await this.options.audio.delete(id);
-    if (!wasUnfinished && !wasStored) throw new ServiceError("NOT_FOUND", `No job with id ${id}.`);
+    if (this.endedOf(owner, id)) return void this.unfinished.delete(id);
+    const stored = await this.options.audio.get(id);
+    if (!stored || !isOwner(stored.meta, owner) || !(await this.options.audio.delete(id))) throw notFound(id);
   }
 
-  async *progress(id: string, signal: AbortSignal): AsyncIterable<JobProgress> {
-    const state = this.active.get(id);
+  async *progress(owner: string, id: string, signal: AbortSignal): AsyncIterable<JobProgress> {
+    const state = this.activeOf(owner, id);
     if (!state) {
-      const job = await this.get(id);
+      const job = await this.get(owner, id);
       yield job.status === "done"
         ? { type: "done", job }
         : { type: "failed", code: job.error?.code ?? job.status, reason: job.error?.message ?? job.status };
@@ -220,6 +239,26 @@ export class JobService implements TtsService {
     };
   }
 
+  private activeOf(owner: string, id: string): JobState | undefined {
+    const state = this.active.get(id);
+    return state?.owner === owner ? state : undefined;
+  }
+
+  private endedOf(owner: string, id: string): Job | undefined {
+    this.forgetExpired();
+    const ended = this.unfinished.get(id);
+    return ended?.owner === owner ? ended.job : undefined;
+  }
+
+  /** Failed and cancelled jobs (and their texts) go once they are older than the retention. */
+  private forgetExpired(): void {
+    const cutoff = this.now() - this.options.retentionMs;
+    for (const [id, { job }] of this.unfinished) {
+      if ((job.finishedAt ?? 0) > cutoff) break; // oldest first: the rest are younger
+      this.unfinished.delete(id);
+    }
+  }
+
   private snapshot(state: JobState): JobProgress {
     if (state.job.status === "queued") return { type: "queued", position: this.position(state) };
     return {
@@ -247,7 +286,7 @@ export class JobService implements TtsService {
     this.options.metrics.inFlight(running);
   }
 
-  private async start(request: SynthesisRequest): Promise<JobState> {
+  private async start(owner: string, request: SynthesisRequest): Promise<JobState> {
     const { maxTextLength } = this.options;
     if (request.text.length > maxTextLength) {
       throw new ServiceError(
@@ -258,11 +297,13 @@ export class JobService implements TtsService {
     const missing = this.options.formats.missing[request.format];
     if (missing) throw new ServiceError("NOT_IMPLEMENTED", missing);
     // An unknown voice is the caller's mistake: answer 404 now, not as a failed job later.
-    if (request.voiceId) await this.options.voices.get(request.voiceId);
+    if (request.voiceId) await this.options.voices.checkUsable(owner, request.voiceId);
     const id = newId("tts");
-    const writer = await this.options.audio.createWriter(id);
+    const writer = await this.options.audio.createWriter(id).catch((error: unknown) => {
+      throw storageFailure(error, "no job was started");
+    });
     try {
-      return this.admit(id, writer, request);
+      return this.admit(owner, id, writer, request);
     } catch (error) {
       await writer.abort();
       throw error;
@@ -270,7 +311,12 @@ export class JobService implements TtsService {
   }
 
   /** Queues the job, or refuses it; synchronous, so no other request can slip past the checks meanwhile. */
-  private admit(id: string, writer: ObjectWriter<AudioMeta>, request: SynthesisRequest): JobState {
+  private admit(
+    owner: string,
+    id: string,
+    writer: ObjectWriter<AudioMeta>,
+    request: SynthesisRequest,
+  ): JobState {
     const { engine: getEngine, queueSize, metrics } = this.options;
     if (this.draining)
       throw new ServiceError("SERVICE_UNAVAILABLE", "The server is shutting down; retry on another node.", 5);
@@ -279,6 +325,9 @@ export class JobService implements TtsService {
       throw new ServiceError("SERVICE_UNAVAILABLE", "The model is still loading; retry shortly.", 10);
     const queued = this.stats().queued;
     const workers = engine.stats().workers;
+    // Work taken with no worker to run it would only wait for its timeout.
+    if (workers === 0)
+      throw new ServiceError("SERVICE_UNAVAILABLE", "No inference worker is available; retry shortly.", 5);
     if (queued >= queueSize) {
       metrics.outcome("rejected");
       // Finite whatever the state: no workers (being replaced) counts as one, and an hour is the most asked.
@@ -307,6 +356,7 @@ export class JobService implements TtsService {
     };
     const state: JobState = {
       job,
+      owner,
       controller: new AbortController(),
       listeners: new Set(),
       chunks,
@@ -395,6 +445,7 @@ export class JobService implements TtsService {
   ): Promise<Job> {
     const { job, output } = state;
     const stored = await output.commit({
+      owner: state.owner,
       text: job.text,
       voiceId: job.voiceId,
       format: job.format,
@@ -419,12 +470,7 @@ export class JobService implements TtsService {
 
   private fail(state: JobState, error: unknown): ServiceError {
     const { job } = state;
-    const failure =
-      error instanceof ServiceError
-        ? error
-        : error instanceof EngineError && error.code === "cancelled"
-          ? new ServiceError("CLIENT_CLOSED_REQUEST", "The synthesis was cancelled.")
-          : new ServiceError("INTERNAL_SERVER_ERROR", error instanceof Error ? error.message : String(error));
+    const failure = this.asFailure(job.id, storageFailure(error, "the audio was not saved"));
     const cancelled = failure.code === "CLIENT_CLOSED_REQUEST";
     Object.assign(job, {
       status: cancelled ? "cancelled" : "failed",
@@ -434,13 +480,30 @@ export class JobService implements TtsService {
     this.options.metrics.outcome(cancelled ? "cancelled" : failure.code === "TIMEOUT" ? "timeout" : "failed");
     if (!cancelled || state.listeners.size > 0)
       this.options.log.warn(
-        { jobId: job.id, code: failure.code, err: failure.message },
+        // The cause's detail (runtime errors, paths) goes to the log only; never the text.
+        { jobId: job.id, code: failure.code, err: failure === error ? failure.message : error },
         "synthesis did not complete",
       );
-    this.unfinished.set(job.id, { ...job });
+    this.unfinished.set(job.id, { job: { ...job }, owner: state.owner });
     if (this.unfinished.size > UNFINISHED_JOBS_KEPT)
       this.unfinished.delete(this.unfinished.keys().next().value!);
     this.emit(state, { type: "failed", code: failure.code, reason: failure.message });
     return failure;
+  }
+
+  /** What the job's caller is told: service errors as they are, anything unexpected without its detail. */
+  private asFailure(id: string, error: unknown): ServiceError {
+    if (error instanceof ServiceError) return error;
+    if (error instanceof EngineError && error.code === "cancelled")
+      return new ServiceError("CLIENT_CLOSED_REQUEST", "The synthesis was cancelled.");
+    if (error instanceof EngineError && error.code === "worker-died")
+      return new ServiceError(
+        "INTERNAL_SERVER_ERROR",
+        "The inference worker stopped unexpectedly during this job; it has been replaced, so retrying should work.",
+      );
+    return new ServiceError(
+      "INTERNAL_SERVER_ERROR",
+      `The synthesis failed with an internal error; the server log has the details under job ${id}.`,
+    );
   }
 }

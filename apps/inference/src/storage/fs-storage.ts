@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, statfs, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 
 import { replaceFiles, syncDir, TEMP_MARKER } from "../fs/atomic-write";
@@ -7,14 +7,15 @@ import { createKeyedLock } from "../fs/key-lock";
 import { ifExists, removeIfExists, statIfExists } from "../fs/missing";
 import { mapPool } from "../fs/pool";
 import { assertValidId, isValidId } from "./ids";
-import type {
-  AudioMeta,
-  ByteRange,
-  Collection,
-  PutOptions,
-  Storage,
-  StoredObject,
-  VoiceMeta,
+import {
+  StorageWriteError,
+  type AudioMeta,
+  type ByteRange,
+  type Collection,
+  type PutOptions,
+  type Storage,
+  type StoredObject,
+  type VoiceMeta,
 } from "./storage";
 
 export interface FsStorageOptions {
@@ -26,6 +27,8 @@ export interface FsStorageOptions {
   now?: () => number;
   /** Failures of the background sweep (the start-up sweep rejects createFsStorage instead). */
   onSweepError?: (error: unknown) => void;
+  /** Writes are refused (StorageWriteError "full") while less than this is free under dataDir (default 0). */
+  minFreeBytes?: number;
 }
 
 /**
@@ -39,12 +42,19 @@ export async function createFsStorage({
   sweepIntervalMs = 60_000,
   now = Date.now,
   onSweepError = () => {},
+  minFreeBytes = 0,
 }: FsStorageOptions): Promise<Storage> {
   checkTtl(audioTtlMs);
   if (!(sweepIntervalMs > 0))
     throw new RangeError(`sweepIntervalMs must be positive, got ${sweepIntervalMs}`);
-  const voices = await createFsCollection<VoiceMeta>(path.join(dataDir, "voices"), null, now);
-  const audio = await createFsCollection<AudioMeta>(path.join(dataDir, "audio"), audioTtlMs, now);
+  const roomToWrite = spaceGuard(dataDir, minFreeBytes);
+  const voices = await createFsCollection<VoiceMeta>(path.join(dataDir, "voices"), null, now, roomToWrite);
+  const audio = await createFsCollection<AudioMeta>(
+    path.join(dataDir, "audio"),
+    audioTtlMs,
+    now,
+    roomToWrite,
+  );
   const sweepAll = async () => {
     await voices.sweep();
     await audio.sweep();
@@ -73,6 +83,47 @@ export async function createFsStorage({
   };
 }
 
+/** How long a free-space reading is trusted: statfs on every write would cost more than many writes. */
+const SPACE_CHECK_INTERVAL_MS = 1000;
+
+/** Resolves when there is room to write, else rejects with a StorageWriteError ("full"). */
+function spaceGuard(dir: string, minFreeBytes: number): () => Promise<void> {
+  let checkedAt = -Infinity;
+  let free = Infinity;
+  return async () => {
+    if (minFreeBytes <= 0) return;
+    if (performance.now() - checkedAt > SPACE_CHECK_INTERVAL_MS) {
+      const stats = await statfs(dir);
+      free = stats.bavail * stats.bsize;
+      checkedAt = performance.now();
+    }
+    if (free < minFreeBytes)
+      throw new StorageWriteError(
+        "full",
+        `${free} bytes are free under the data directory; writes stop below ${minFreeBytes}.`,
+      );
+  };
+}
+
+/** File-system failures a write can meet, as the errors callers act on; anything else passes unchanged. */
+function asWriteError(error: unknown): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === "ENOSPC" || code === "EDQUOT")
+    return new StorageWriteError("full", "The data directory's disk is full.", { cause: error });
+  if (code === "EACCES" || code === "EPERM" || code === "EROFS")
+    return new StorageWriteError("not-writable", "The data directory is not writable.", { cause: error });
+  return error;
+}
+
+/** Runs a write, translating its file-system failures (see asWriteError). */
+async function writing<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw asWriteError(error);
+  }
+}
+
 /** Leftovers of interrupted writes younger than this may belong to a put still in flight (maybe elsewhere). */
 const GARBAGE_AGE_MS = 60_000;
 /** Bounds open files when listing or sweeping thousands of objects. */
@@ -82,6 +133,7 @@ async function createFsCollection<M>(
   dir: string,
   defaultTtlMs: number | null,
   now: () => number,
+  roomToWrite: () => Promise<void>,
 ): Promise<Collection<M>> {
   await mkdir(dir, { recursive: true });
   // put/delete/updateMeta/sweep of one id run one at a time, so the last call wins cleanly.
@@ -147,6 +199,8 @@ async function createFsCollection<M>(
       const ttlMs = options.ttlMs === undefined ? defaultTtlMs : options.ttlMs;
       checkTtl(ttlMs);
       return exclusive(id, async () => {
+        // Inside the lock: puts and deletes of one id still settle in call order.
+        await roomToWrite();
         const createdAt = now();
         const object: StoredObject<M> = {
           id,
@@ -155,10 +209,12 @@ async function createFsCollection<M>(
           createdAt,
           expiresAt: ttlMs === null ? null : createdAt + ttlMs,
         };
-        await replaceFiles([
-          [binPath(id), data],
-          [jsonPath(id), encodeObject(object)],
-        ]);
+        await writing(() =>
+          replaceFiles([
+            [binPath(id), data],
+            [jsonPath(id), encodeObject(object)],
+          ]),
+        );
         return object;
       });
     },
@@ -167,7 +223,8 @@ async function createFsCollection<M>(
       assertValidId(id);
       // A temp name: an abandoned writer is garbage for the sweep, never a visible object.
       const tmp = `${binPath(id)}${TEMP_MARKER}${randomBytes(6).toString("hex")}`;
-      const handle = await open(tmp, "wx+");
+      await roomToWrite();
+      const handle = await writing(() => open(tmp, "wx+"));
       let size = 0;
       let queue: Promise<void> = Promise.resolve();
       let closed = false;
@@ -190,7 +247,7 @@ async function createFsCollection<M>(
         },
         append: (data) =>
           enqueue(async () => {
-            await writeAll(handle, data, size);
+            await writing(() => writeAll(handle, data, size));
             size += data.byteLength;
           }),
         read: async (start, end) => {
@@ -211,8 +268,10 @@ async function createFsCollection<M>(
           enqueue(async () => {
             const ttlMs = options.ttlMs === undefined ? defaultTtlMs : options.ttlMs;
             checkTtl(ttlMs);
-            for (const patch of patches) await writeAll(handle, patch.data, patch.offset);
-            await handle.sync();
+            await writing(async () => {
+              for (const patch of patches) await writeAll(handle, patch.data, patch.offset);
+              await handle.sync();
+            });
             await close();
             return exclusive(id, async () => {
               const createdAt = now();
@@ -224,7 +283,8 @@ async function createFsCollection<M>(
                 expiresAt: ttlMs === null ? null : createdAt + ttlMs,
               };
               await rename(tmp, binPath(id));
-              await replaceFiles([[jsonPath(id), encodeObject(object)]]);
+              // The data is in place but invisible until its metadata lands; if that fails, the sweep takes it.
+              await writing(() => replaceFiles([[jsonPath(id), encodeObject(object)]]));
               return object;
             });
           }),
@@ -271,7 +331,7 @@ async function createFsCollection<M>(
         const current = await readVisible(id);
         if (!current) return null;
         const updated: StoredObject<M> = { ...current, meta: update(current.meta) };
-        await replaceFiles([[jsonPath(id), encodeObject(updated)]]);
+        await writing(() => replaceFiles([[jsonPath(id), encodeObject(updated)]]));
         return updated;
       });
     },

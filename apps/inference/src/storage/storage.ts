@@ -4,7 +4,15 @@
  */
 import type { AudioFormat } from "@tts/api";
 
-export interface VoiceMeta {
+/**
+ * Records carry the principal that created them, so ownership travels with the data to shared storage.
+ * Records written before ownership existed have none and belong to the keyless local user.
+ */
+interface Owned {
+  owner?: string;
+}
+
+export interface VoiceMeta extends Owned {
   name: string;
   durationSeconds: number;
   sampleRate: number;
@@ -12,7 +20,7 @@ export interface VoiceMeta {
   sourceChannels: number;
 }
 
-export interface AudioMeta {
+export interface AudioMeta extends Owned {
   text: string;
   voiceId: string | null;
   format: AudioFormat;
@@ -21,6 +29,23 @@ export interface AudioMeta {
   variant: string;
   seed: number;
   tokens: number;
+}
+
+/**
+ * A write the storage cannot take: "full" when free space is below the reserve (checked before writing) or the
+ * device ran out (ENOSPC, EDQUOT); "not-writable" for permission or read-only failures. Whatever failed, nothing
+ * partial becomes visible.
+ */
+export class StorageWriteError extends Error {
+  override name = "StorageWriteError";
+
+  constructor(
+    readonly kind: "full" | "not-writable",
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
 }
 
 export interface StoredObject<M> {

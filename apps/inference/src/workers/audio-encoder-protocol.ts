@@ -1,4 +1,5 @@
 import type { AudioFormat } from "@tts/api";
+import type { AudioErrorCode, ReferenceClip, ReferenceClipOptions } from "@tts/audio";
 
 export interface EncoderWorkerData {
   /** The command that encodes the ffmpeg formats. */
@@ -11,7 +12,9 @@ export type EncoderRequest =
   | { type: "write"; session: number; samples: Float32Array }
   | { type: "end-chunk"; session: number; pauseMs: number }
   | { type: "finish"; session: number }
-  | { type: "close"; session: number };
+  | { type: "close"; session: number }
+  /** An uploaded voice clip to prepare (decode, trim, resample, loudness); answered by `clip` or `clip-error`. */
+  | { type: "prepare-clip"; request: number; bytes: Uint8Array; options?: ReferenceClipOptions };
 
 /**
  * Encoder thread -> main thread, in order: a session's bytes, the last of them `final`, or an error that ends it.
@@ -20,4 +23,7 @@ export type EncoderRequest =
  */
 export type EncoderReply =
   | { type: "bytes"; session: number; bytes: Uint8Array; samples: number; final: boolean }
-  | { type: "error"; session: number; message: string };
+  | { type: "error"; session: number; message: string }
+  | { type: "clip"; request: number; clip: ReferenceClip }
+  /** `code` when the audio was refused (an AudioError), so the main thread can throw the same error. */
+  | { type: "clip-error"; request: number; message: string; code?: AudioErrorCode };

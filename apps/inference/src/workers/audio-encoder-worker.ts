@@ -1,7 +1,10 @@
 // The audio encoder thread: stitching, time-stretching and encoding (MP3 above all) cost CPU in proportion to
-// the audio, so they run here, off the event loop that serves requests and health checks. Formats packages/audio
+// the audio, so they run here, off the event loop that serves requests and health checks; so does preparing
+// uploaded voice clips (decode, resample, loudness). Formats packages/audio
 // cannot encode go through an ffmpeg child process per session, driven from here.
 import { parentPort, workerData } from "node:worker_threads";
+
+import { AudioError, prepareReferenceClip } from "@tts/audio";
 
 import { isFfmpegFormat } from "../services/audio-formats";
 import { AudioStitcher } from "../services/audio-stitcher";
@@ -29,7 +32,29 @@ function output(session: number): SessionOutput {
   };
 }
 
+function prepareClip({ request, bytes, options }: Extract<EncoderRequest, { type: "prepare-clip" }>): void {
+  let reply: EncoderReply;
+  let transfer: ArrayBuffer[] = [];
+  try {
+    const clip = prepareReferenceClip(bytes, options);
+    // A view of a larger buffer would carry (and detach) all of it: send exactly the samples.
+    const whole = clip.samples.byteOffset === 0 && clip.samples.byteLength === clip.samples.buffer.byteLength;
+    const samples = whole ? clip.samples : clip.samples.slice();
+    reply = { type: "clip", request, clip: { ...clip, samples } };
+    transfer = [samples.buffer as ArrayBuffer];
+  } catch (error) {
+    reply = {
+      type: "clip-error",
+      request,
+      message: error instanceof Error ? error.message : String(error),
+      code: error instanceof AudioError ? error.code : undefined,
+    };
+  }
+  port.postMessage(reply, transfer);
+}
+
 port.on("message", (message: EncoderRequest) => {
+  if (message.type === "prepare-clip") return prepareClip(message);
   const { session } = message;
   try {
     if (message.type === "open") {

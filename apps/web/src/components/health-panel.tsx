@@ -47,7 +47,7 @@ export function HealthPanel({ apiBase }: { apiBase: string }) {
         <dt>Uptime</dt>
         <dd>{formatUptime(uptimeSeconds)}</dd>
         <dt>Model</dt>
-        <dd data-testid="health-model" title={model.error ?? undefined}>
+        <dd data-testid="health-model" title={model.notReady?.advice}>
           Chatterbox {model.variant} ({model.dtype}){model.provider ? ` on ${model.provider}` : ""}:{" "}
           {model.state}
         </dd>

@@ -30,7 +30,7 @@ describe("health", () => {
           { name: "cuda", available: false, detail: "CUDA provider library not installed" },
         ],
       },
-      model: { state: "ready", variant: "turbo", dtype: "q4", provider: "cpu", error: null },
+      model: { state: "ready", variant: "turbo", dtype: "q4", provider: "cpu", notReady: null, manifest: "verified" },
       audioFormats: ["mp3", "flac", "wav", "pcm"],
     });
   });

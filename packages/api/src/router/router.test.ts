@@ -79,7 +79,7 @@ describe("voices router", () => {
   });
 
   it("requires an API key for every voice and job procedure when keys are configured, not for health", async () => {
-    const api = createCaller(testContext({ authorized: false }));
+    const api = createCaller(testContext({ principal: null }));
     const error = await rejection(api.voices.create(wavForm("x")));
     expect(error.code).toBe("UNAUTHORIZED");
     expect(error.message).toMatch(/Authorization: Bearer/);
@@ -90,6 +90,28 @@ describe("voices router", () => {
     expect((await api.health()).status).toBe("ok");
     expect((await rejection(api.tts.synthesize({ text: "hi" }))).code).toBe("UNAUTHORIZED");
     expect((await rejection(api.tts.delete({ id: "tts_00000000" }))).code).toBe("UNAUTHORIZED");
+  });
+});
+
+describe("ownership", () => {
+  it("passes the caller's principal to services: another principal's voices and jobs are unknown ids", async () => {
+    const shared = testContext();
+    const alice = createCaller({ ...shared, principal: { id: "alice" } });
+    const bob = createCaller({ ...shared, principal: { id: "bob" } });
+    const voice = await alice.voices.create(wavForm("Ada"));
+    const job = await alice.tts.synthesize({ text: "mine" });
+    expect(await bob.voices.list()).toEqual([]);
+    expect(await bob.tts.list()).toEqual([]);
+    for (const attempt of [
+      bob.voices.get({ id: voice.id }),
+      bob.voices.rename({ id: voice.id, name: "stolen" }),
+      bob.voices.delete({ id: voice.id }),
+      bob.tts.get({ id: job.id }),
+      bob.tts.delete({ id: job.id }),
+    ])
+      expect((await rejection(attempt)).code).toBe("NOT_FOUND");
+    expect((await alice.voices.get({ id: voice.id })).name).toBe("Ada");
+    expect((await alice.tts.list()).map((j) => j.id)).toEqual([job.id]);
   });
 });
 
@@ -160,5 +182,26 @@ describe("tts router", () => {
     // A service error without a hint says so explicitly.
     const missing = await clientRejection(client.tts.get.query({ id: "tts_99999999" }));
     expect(missing.data).toMatchObject({ code: "NOT_FOUND", httpStatus: 404, retryAfterSeconds: null });
+  });
+
+  it("hides an unexpected failure's detail from clients, naming the request id instead", async () => {
+    const ctx = testContext();
+    ctx.tts.list = () => Promise.reject(new Error("ENOENT: /srv/tts/secret-path/index.json"));
+    const client = await httpClient(ctx);
+    const seen = await clientRejection(client.tts.list.query({}));
+    expect(seen.data).toMatchObject({ code: "INTERNAL_SERVER_ERROR", httpStatus: 500 });
+    expect(seen.message).toBe(
+      "Internal error; the server log has the details under request id req_test.",
+    );
+    expect(JSON.stringify(seen.shape)).not.toContain("secret-path");
+  });
+
+  it("sends 507 for a full disk, with the service's message", async () => {
+    const ctx = testContext();
+    ctx.tts.synthesize = () => Promise.reject(new ServiceError("INSUFFICIENT_STORAGE", "The disk is full."));
+    const client = await httpClient(ctx);
+    const seen = await clientRejection(client.tts.synthesize.mutate({ text: "x" }));
+    expect(seen.message).toBe("The disk is full.");
+    expect(seen.data).toMatchObject({ code: "INTERNAL_SERVER_ERROR", httpStatus: 507 });
   });
 });

@@ -8,18 +8,18 @@ export const ttsRouter = createTRPCRouter({
   synthesize: protectedProcedure
     .input(synthesizeInput)
     .output(jobSchema)
-    .mutation(({ ctx, input }) => ctx.tts.synthesize(input)),
+    .mutation(({ ctx, input }) => ctx.tts.synthesize(ctx.principal.id, input)),
   get: protectedProcedure
     .input(byIdInput)
     .output(jobSchema)
-    .query(({ ctx, input }) => ctx.tts.get(input.id)),
+    .query(({ ctx, input }) => ctx.tts.get(ctx.principal.id, input.id)),
   list: protectedProcedure
     .input(listJobsInput)
     .output(jobSchema.array())
-    .query(({ ctx, input }) => ctx.tts.list(input.limit)),
-  delete: deleteById((ctx, id) => ctx.tts.delete(id)),
+    .query(({ ctx, input }) => ctx.tts.list(ctx.principal.id, input.limit)),
+  delete: deleteById((owner, ctx, id) => ctx.tts.delete(owner, id)),
   /** Server-sent events: queue position, tokens generated, audio seconds, then done or failed. */
   progress: protectedProcedure.input(byIdInput).subscription(async function* ({ ctx, input, signal }) {
-    yield* ctx.tts.progress(input.id, signal ?? new AbortController().signal);
+    yield* ctx.tts.progress(ctx.principal.id, input.id, signal ?? new AbortController().signal);
   }),
 });

@@ -8,15 +8,15 @@ export const voicesRouter = createTRPCRouter({
   create: protectedProcedure
     .input(createVoiceInput)
     .output(voiceSchema)
-    .mutation(({ ctx, input }) => ctx.voices.create(input)),
-  list: protectedProcedure.output(voiceSchema.array()).query(({ ctx }) => ctx.voices.list()),
+    .mutation(({ ctx, input }) => ctx.voices.create(ctx.principal.id, input)),
+  list: protectedProcedure.output(voiceSchema.array()).query(({ ctx }) => ctx.voices.list(ctx.principal.id)),
   get: protectedProcedure
     .input(byIdInput)
     .output(voiceSchema)
-    .query(({ ctx, input }) => ctx.voices.get(input.id)),
+    .query(({ ctx, input }) => ctx.voices.get(ctx.principal.id, input.id)),
   rename: protectedProcedure
     .input(renameVoiceInput)
     .output(voiceSchema)
-    .mutation(({ ctx, input }) => ctx.voices.rename(input.id, input.name)),
-  delete: deleteById((ctx, id) => ctx.voices.delete(id)),
+    .mutation(({ ctx, input }) => ctx.voices.rename(ctx.principal.id, input.id, input.name)),
+  delete: deleteById((owner, ctx, id) => ctx.voices.delete(owner, id)),
 });

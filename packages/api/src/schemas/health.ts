@@ -12,12 +12,34 @@ export const runtimeBackendSchema = z.object({
 });
 export type RuntimeBackend = z.infer<typeof runtimeBackendSchema>;
 
+/** Why a node is not ready, as an operator would act on it; never a path or a raw error (those go to its log). */
+export const NOT_READY_CATEGORIES = [
+  "downloading",
+  "loading",
+  "hub-unreachable",
+  "model-files",
+  "no-worker",
+  "draining",
+  "failed",
+] as const;
+export const notReadyCategorySchema = z.enum(NOT_READY_CATEGORIES);
+export type NotReadyCategory = z.infer<typeof notReadyCategorySchema>;
+export const notReadySchema = z.object({ category: notReadyCategorySchema, advice: z.string() });
+export type NotReady = z.infer<typeof notReadySchema>;
+
 export const modelStatusSchema = z.object({
+  /** "failed": the last attempt to load failed; the node retries with backoff (see notReady). */
   state: z.enum(["loading", "ready", "failed"]),
   variant: variantSchema,
   dtype: dtypeSchema,
   provider: z.string().nullable(),
-  error: z.string().nullable(),
+  /** Null when ready to synthesize. */
+  notReady: notReadySchema.nullable(),
+  /**
+   * "verified": the files match the hashes recorded when they were downloaded; "absent": a folder given with
+   * TTS_MODEL_DIR, which has no manifest to check against; null until the files are found.
+   */
+  manifest: z.enum(["verified", "absent"]).nullable(),
 });
 export type ModelStatus = z.infer<typeof modelStatusSchema>;
 

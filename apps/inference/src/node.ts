@@ -5,7 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { ModelStatus, NotReady } from "@tts/api";
 
 import { createApiContext } from "./context";
-import { Engine } from "./engine/engine";
+import { Engine, type EngineConfig } from "./engine/engine";
 import { resolveSettings } from "./engine/resolve-settings";
 import { syntheticVoice } from "./engine/synthetic-voice";
 import type { SplitOptions } from "./engine/text-split";
@@ -41,6 +41,8 @@ export interface NodeSettings {
   voiceTtlSeconds: number;
   /** Writes are refused (507) below this much free space on the data disk. */
   minFreeBytes: number;
+  /** Fault-test hooks passed to the engine (how workers start, how long it waits to replace one). */
+  engineHooks?: Pick<EngineConfig, "spawnWorker" | "respawnDelayMs">;
   /** Waits between attempts to load the model: `first` ms, doubling up to `max` (default 2 s to 5 min). */
   loadRetryMs?: { first: number; max: number };
   audioTtlSeconds: number;
@@ -229,6 +231,7 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
       modelDir: found.dir,
       workers: model.workers,
       log: (message) => logger.warn(message),
+      ...settings.engineHooks,
     });
     try {
       // One short synthesis per worker so the first real request does not pay for graph initialization.

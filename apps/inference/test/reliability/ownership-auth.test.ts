@@ -208,3 +208,44 @@ describe("auth table: who may call what", () => {
     await check(name, row);
   });
 });
+
+describe("operator aliases", () => {
+  it("let every principal speak with an aliased voice, while only its owner lists, renames or deletes it", async () => {
+    const form = new FormData();
+    form.set("file", new File([voiceWav()], "narrator.wav", { type: "audio/wav" }));
+    // The operator uploads the voice with its own key, then maps a name to it and restarts.
+    const first = await startTestNode({ apiKeys: [`ops:${ALICE}`, `bob:${BOB}`] });
+    const voice = await first.client(ALICE).voices.create.mutate(form);
+    await first.node.shutdown();
+    const aliased = await startTestNode({
+      apiKeys: [`ops:${ALICE}`, `bob:${BOB}`],
+      dataDir: first.settings.dataDir,
+      voiceAliases: new Map([["narrator", voice.id]]),
+    });
+    try {
+      const speech = await fetch(`${aliased.url}/v1/audio/speech`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${BOB}` },
+        body: JSON.stringify({
+          model: "tts-1",
+          input: "Hi.",
+          voice: "narrator",
+          response_format: "wav",
+          max_tokens: 4,
+        }),
+      });
+      expect(speech.status).toBe(200);
+      await speech.arrayBuffer();
+      const bob = aliased.client(BOB);
+      expect(
+        (await bob.tts.synthesize.mutate({ text: "Hi.", voiceId: voice.id, maxTokens: 4 })).voiceId,
+      ).toBe(voice.id);
+      expect(await bob.voices.list.query()).toEqual([]);
+      await expect(bob.voices.delete.mutate({ id: voice.id })).rejects.toThrow(/No voice/);
+      expect((await aliased.client(ALICE).voices.get.query({ id: voice.id })).id).toBe(voice.id);
+    } finally {
+      await aliased.stop();
+      await first.stop();
+    }
+  });
+});

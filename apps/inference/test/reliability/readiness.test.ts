@@ -8,6 +8,7 @@ import path from "node:path";
 
 import { afterEach, describe, expect, it } from "vitest";
 
+import { startEngineWorker } from "../../src/engine/engine";
 import { createLogger } from "../../src/logger";
 import { createInferenceNode, type InferenceNode } from "../../src/node";
 import { startTestNode, typedClient } from "../support/node";
@@ -62,17 +63,25 @@ describe("model that cannot load yet", () => {
   });
 });
 
-describe("a node with no worker", () => {
-  it("is not ready and refuses work with 503 while its engine has no worker, and recovers", async () => {
-    const t = await startTestNode();
+describe("a node whose worker cannot be replaced", () => {
+  it("is not ready and refuses work with 503 while it has no worker, and recovers when one starts", async () => {
+    let spawnsFail = false;
+    const t = await startTestNode({
+      engineHooks: {
+        spawnWorker: (config) =>
+          spawnsFail ? Promise.reject(new Error("no memory for another worker")) : startEngineWorker(config),
+        respawnDelayMs: { first: 50, max: 200 },
+      },
+    });
     cleanups.push(() => t.stop());
     const engine = t.node.engine()!;
-    // The engine's own fault hook (engine-workers tests cover it): stats report no live worker.
-    const stats = engine.stats.bind(engine);
-    engine.stats = () => ({ ...stats(), workers: 0 });
+    spawnsFail = true;
+    engine.simulateWorkerExit();
+    await expect.poll(() => engine.health().workers).toBe(0);
     const readyz = await fetch(`${t.url}/readyz`);
     expect(readyz.status).toBe(503);
     expect(await readyz.json()).toMatchObject({ category: "no-worker" });
+    expect((await typedClient(t.url).health.query()).model.notReady).toMatchObject({ category: "no-worker" });
     const refused = await fetch(`${t.url}/trpc/tts.synthesize`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
@@ -80,7 +89,10 @@ describe("a node with no worker", () => {
     });
     expect(refused.status).toBe(503);
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
-    engine.stats = stats;
+    spawnsFail = false;
+    await expect.poll(() => engine.health().workers, { timeout: 10_000 }).toBe(1);
     expect((await fetch(`${t.url}/readyz`)).status).toBe(200);
+    const job = await t.client().tts.synthesize.mutate({ text: "Back again.", maxTokens: 4 });
+    await expect.poll(async () => (await t.client().tts.get.query({ id: job.id })).status).toBe("done");
   });
 });

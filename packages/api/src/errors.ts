@@ -30,6 +30,11 @@ export const HTTP_STATUS: Record<ServiceErrorCode, number> = {
   INSUFFICIENT_STORAGE: 507,
 };
 
+/** The tRPC code a service error travels as (507 has none of its own; its status is set beside it). */
+export function trpcCode(code: ServiceErrorCode): Exclude<ServiceErrorCode, "INSUFFICIENT_STORAGE"> {
+  return code === "INSUFFICIENT_STORAGE" ? "INTERNAL_SERVER_ERROR" : code;
+}
+
 /** An error whose message is written for the API's caller. */
 export class ServiceError extends Error {
   override name = "ServiceError";

@@ -9,6 +9,7 @@ export {
   HTTP_STATUS,
   internalErrorMessage,
   ServiceError,
+  trpcCode,
   type ServiceErrorCode,
 } from "./errors";
 export * from "./schemas/common";

@@ -41,7 +41,9 @@ export function testContext(overrides: Partial<ApiContext> = {}): ApiContext {
       return Promise.resolve(voice);
     },
     delete: (owner, id) =>
-      owned(voices, owner, id) && voices.delete(id) ? Promise.resolve() : Promise.reject(missing("voice", id)),
+      owned(voices, owner, id) && voices.delete(id)
+        ? Promise.resolve()
+        : Promise.reject(missing("voice", id)),
   };
   const ttsService: TtsService = {
     synthesize: (owner, input) => {
@@ -81,7 +83,14 @@ export function testContext(overrides: Partial<ApiContext> = {}): ApiContext {
   return {
     service: { name: "tts-inference", version: "1.2.3", startedAt: 1_000_000 },
     onnxRuntime: { version: "1.30.0", backends: () => [{ name: "cpu", available: true }] },
-    model: () => ({ state: "ready", variant: "turbo", dtype: "q4", provider: "cpu", notReady: null, manifest: "verified" }),
+    model: () => ({
+      state: "ready",
+      variant: "turbo",
+      dtype: "q4",
+      provider: "cpu",
+      notReady: null,
+      manifest: "verified",
+    }),
     audioFormats: ["mp3", "wav", "pcm"],
     voices: voiceService,
     tts: ttsService,

@@ -2,7 +2,7 @@ import { initTRPC, TRPCError } from "@trpc/server";
 import { z, ZodError } from "zod";
 
 import type { ApiContext } from "./context";
-import { API_KEY_REQUIRED, HTTP_STATUS, internalErrorMessage, ServiceError } from "./errors";
+import { API_KEY_REQUIRED, HTTP_STATUS, internalErrorMessage, ServiceError, trpcCode } from "./errors";
 
 const t = initTRPC.context<ApiContext>().create({
   // Never send stack traces, whatever NODE_ENV says.
@@ -33,8 +33,7 @@ const serviceErrors = t.middleware(async ({ next }) => {
   const result = await next();
   if (!result.ok && result.error.cause instanceof ServiceError) {
     const cause = result.error.cause;
-    const code = cause.code === "INSUFFICIENT_STORAGE" ? "INTERNAL_SERVER_ERROR" : cause.code;
-    throw new TRPCError({ code, message: cause.message, cause });
+    throw new TRPCError({ code: trpcCode(cause.code), message: cause.message, cause });
   }
   return result;
 });

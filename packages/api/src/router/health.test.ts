@@ -3,6 +3,16 @@ import { describe, expect, it } from "vitest";
 import { createCaller } from "../root";
 import { testContext } from "../test-context";
 
+/** A node retrying a download: the category and advice reach the caller as the node states them. */
+const notReady = {
+  state: "failed",
+  variant: "turbo",
+  dtype: "q4",
+  provider: null,
+  notReady: { category: "hub-unreachable", advice: "The model hub could not be reached. Retrying." },
+  manifest: null,
+} as const;
+
 describe("health", () => {
   it("reports service, version, uptime, ONNX Runtime backends, model state and audio formats", async () => {
     const health = await createCaller(
@@ -16,6 +26,7 @@ describe("health", () => {
           ],
         },
         audioFormats: ["mp3", "flac", "wav", "pcm"],
+        model: () => ({ ...notReady }),
       }),
     ).health();
     expect(health).toEqual({
@@ -30,7 +41,7 @@ describe("health", () => {
           { name: "cuda", available: false, detail: "CUDA provider library not installed" },
         ],
       },
-      model: { state: "ready", variant: "turbo", dtype: "q4", provider: "cpu", notReady: null, manifest: "verified" },
+      model: notReady,
       audioFormats: ["mp3", "flac", "wav", "pcm"],
     });
   });

@@ -190,9 +190,7 @@ describe("tts router", () => {
     const client = await httpClient(ctx);
     const seen = await clientRejection(client.tts.list.query({}));
     expect(seen.data).toMatchObject({ code: "INTERNAL_SERVER_ERROR", httpStatus: 500 });
-    expect(seen.message).toBe(
-      "Internal error; the server log has the details under request id req_test.",
-    );
+    expect(seen.message).toBe("Internal error; the server log has the details under request id req_test.");
     expect(JSON.stringify(seen.shape)).not.toContain("secret-path");
   });
 

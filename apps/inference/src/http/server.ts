@@ -12,6 +12,7 @@ import {
   HTTP_STATUS,
   internalErrorMessage,
   ServiceError,
+  trpcCode,
   type ApiContext,
   type NotReady,
   type Principal,
@@ -123,7 +124,7 @@ function decodeSegment(segment: string): string {
  */
 function sendTrpcError(res: ServerResponse, procedures: string, batch: boolean, error: ServiceError): void {
   const trpcError = new TRPCError({
-    code: error.code === "INSUFFICIENT_STORAGE" ? "INTERNAL_SERVER_ERROR" : error.code,
+    code: trpcCode(error.code),
     message: error.message,
     cause: error,
   });

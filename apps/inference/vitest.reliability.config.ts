@@ -1,7 +1,9 @@
 import { defineVitestConfig } from "@tts/vitest-config";
 
 // `pnpm test:reliability`: the suite that proves clients cannot take the node down (docs/reliability.md).
-// RELIABILITY_PROFILE=ci (default) asserts correctness only; =full (`pnpm bench`) adds timings and memory.
+// RELIABILITY_PROFILE=ci (default) asserts correctness only; =full (`pnpm bench`) adds timings and memory. The tests
+// read (and validate) it through test/reliability/profile.ts; this file only picks the run's shape from it.
+// eslint-disable-next-line no-restricted-properties -- a test runner's config, not the app's configuration
 const full = process.env.RELIABILITY_PROFILE?.trim().toLowerCase() === "full";
 
 export default defineVitestConfig({

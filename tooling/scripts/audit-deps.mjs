@@ -14,7 +14,9 @@ try {
   process.exit(2);
 }
 if (report.error) {
-  console.error(`The advisory service answered with an error: ${report.error.code ?? ""} ${report.error.summary ?? ""}`);
+  console.error(
+    `The advisory service answered with an error: ${report.error.code ?? ""} ${report.error.summary ?? ""}`,
+  );
   process.exit(2);
 }
 
@@ -22,10 +24,14 @@ const counts = report.metadata?.vulnerabilities ?? {};
 console.log(
   `Advisories: ${["critical", "high", "moderate", "low", "info"].map((level) => `${counts[level] ?? 0} ${level}`).join(", ")}`,
 );
-const serious = Object.values(report.advisories ?? {}).filter((a) => a.severity === "high" || a.severity === "critical");
+const serious = Object.values(report.advisories ?? {}).filter(
+  (a) => a.severity === "high" || a.severity === "critical",
+);
 for (const advisory of serious) {
   const paths = advisory.findings?.flatMap((finding) => finding.paths ?? []).slice(0, 3) ?? [];
-  console.log(`- ${advisory.severity}: ${advisory.module_name} ${advisory.vulnerable_versions}: ${advisory.title}`);
+  console.log(
+    `- ${advisory.severity}: ${advisory.module_name} ${advisory.vulnerable_versions}: ${advisory.title}`,
+  );
   console.log(`  ${advisory.url}; via ${paths.join(", ")}`);
 }
 process.exit(serious.length > 0 ? 1 : 0);

@@ -28,13 +28,17 @@ const t = initTRPC.context<ApiContext>().create({
   },
 });
 
+/** A service failure as the tRPC error with the same code and message; anything else unchanged. */
+export function asTrpcError(error: unknown): unknown {
+  const cause = error instanceof TRPCError ? error.cause : error;
+  if (!(cause instanceof ServiceError)) return error;
+  return new TRPCError({ code: trpcCode(cause.code), message: cause.message, cause });
+}
+
 /** Turns service failures into tRPC errors with the same code and message. */
 const serviceErrors = t.middleware(async ({ next }) => {
   const result = await next();
-  if (!result.ok && result.error.cause instanceof ServiceError) {
-    const cause = result.error.cause;
-    throw new TRPCError({ code: trpcCode(cause.code), message: cause.message, cause });
-  }
+  if (!result.ok && result.error.cause instanceof ServiceError) throw asTrpcError(result.error);
   return result;
 });
 

@@ -44,10 +44,19 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number): Prom
   if (declared > maxBytes) throw tooLarge(maxBytes);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) throw tooLarge(maxBytes);
-    chunks.push(chunk);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > maxBytes) throw tooLarge(maxBytes);
+      chunks.push(chunk);
+    }
+  } catch (error) {
+    // A client that goes away mid-body is its own doing, not a server failure to log.
+    if (error instanceof ServiceError || !req.destroyed) throw error;
+    throw new ServiceError(
+      "CLIENT_CLOSED_REQUEST",
+      "The client closed the connection while sending the body.",
+    );
   }
   try {
     return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;

@@ -426,6 +426,8 @@ export function createInferenceServer(options: InferenceServerOptions): Inferenc
     try {
       const path = (pathname = requestPath(req.url));
       const trpcCall = path.startsWith("/trpc/");
+      // tRPC decodes procedure names itself and would fail on a bad escape with a 500: refuse it here.
+      if (trpcCall) decodeSegment(path);
       const route = trpcCall ? undefined : routes.find((r) => r.pattern.test(path));
       routeName = trpcCall ? "/trpc" : (route?.name ?? "unmatched");
       if (applyCors(req, res, corsOrigins)) return;

@@ -108,7 +108,9 @@ export function createVoiceService({
       await owned(owner, id);
       const updated = await voices
         .updateMeta(checkId(id), (meta) => ({ ...meta, name }))
-        .catch((error) => Promise.reject(storageFailure(error, "the voice was not renamed")));
+        .catch((error: unknown) => {
+          throw storageFailure(error, "the voice was not renamed");
+        });
       if (!updated) throw notFound(id);
       return toVoice(updated);
     },

@@ -47,8 +47,8 @@ async function serve(env: Record<string, string>): Promise<Served> {
       const match = /"port":(\d+)[^\n]*inference node listening/.exec(output);
       if (match) resolve(Number(match[1]));
     };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stdout.on("data", onData);
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
     void exited.then((code) => reject(new Error(`serve exited ${code}: ${output}`)));
   });
   const url = `http://127.0.0.1:${port}`;
@@ -70,7 +70,7 @@ async function openStream(url: string, tokens: number) {
     }),
   });
   expect(response.status).toBe(200);
-  const reader = response.body!.getReader();
+  const reader: ReadableStreamDefaultReader<Uint8Array> = response.body!.getReader();
   let bytes = (await reader.read()).value?.length ?? 0;
   const rest = (async (): Promise<{ complete: boolean; bytes: number }> => {
     try {

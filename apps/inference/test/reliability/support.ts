@@ -14,22 +14,12 @@ import { expect } from "vitest";
 import { decodeWav } from "@tts/audio";
 
 import { createLogger, type Logger } from "../../src/logger";
+import { FULL, PROFILE } from "./profile";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Profile
 
-export type Profile = "ci" | "full";
-
-function readProfile(): Profile {
-  const value = (process.env.RELIABILITY_PROFILE ?? "ci").trim().toLowerCase() || "ci";
-  if (value !== "ci" && value !== "full")
-    throw new Error(`RELIABILITY_PROFILE must be "ci" or "full" (got ${JSON.stringify(value)})`);
-  return value;
-}
-
-/** `ci` (the default, run by `npm test`) asserts correctness only; `full` (`pnpm bench`) adds timings and memory. */
-export const PROFILE: Profile = readProfile();
-export const FULL = PROFILE === "full";
+export { FULL, PROFILE, type Profile } from "./profile";
 
 /** The CI value, or the full profile's. */
 export const byProfile = <T>(ci: T, full: T): T => (FULL ? full : ci);
@@ -76,7 +66,7 @@ export class Http {
     const timeoutMs = options.timeoutMs ?? this.defaults.timeoutMs ?? 30_000;
     try {
       const res = await this.pool.request({
-        method: method as "GET",
+        method,
         path: target,
         headers: { ...this.defaults.headers, ...options.headers },
         body: options.body,
@@ -232,7 +222,8 @@ export async function waitFor<T>(
   for (;;) {
     const value = await read();
     if (done(value)) return value;
-    if (performance.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value)} after ${timeoutMs} ms`);
+    if (performance.now() > deadline)
+      throw new Error(`${what}: still ${JSON.stringify(value)} after ${timeoutMs} ms`);
     await sleep(20);
   }
 }
@@ -288,7 +279,11 @@ export async function expectHealthy(url: string, after: string, headers: Record<
 }
 
 /** A value from the node's /metrics (0 when the series is absent). */
-export async function metric(url: string, name: string, headers: Record<string, string> = {}): Promise<number> {
+export async function metric(
+  url: string,
+  name: string,
+  headers: Record<string, string> = {},
+): Promise<number> {
   const text = await (await fetch(`${url}/metrics`, { headers })).text();
   const line = text.split("\n").find((l) => l.startsWith(`${name} `));
   return line ? Number(line.slice(name.length + 1)) : 0;
@@ -314,7 +309,8 @@ export function checkWav(bytes: Uint8Array): WavCheck {
   const tag = (offset: number) => Buffer.from(bytes.subarray(offset, offset + 4)).toString("latin1");
   if (tag(0) !== "RIFF" || tag(8) !== "WAVE") return fail("no RIFF/WAVE header");
   const riffSize = view.getUint32(4, true);
-  if (riffSize !== bytes.length - 8) return fail(`RIFF size ${riffSize}, file has ${bytes.length - 8} after it`);
+  if (riffSize !== bytes.length - 8)
+    return fail(`RIFF size ${riffSize}, file has ${bytes.length - 8} after it`);
   let offset = 12;
   let blockAlign = 0;
   while (offset + 8 <= bytes.length) {
@@ -351,7 +347,10 @@ export interface Figure {
   pass?: boolean;
 }
 
-const RESULTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../test-results/reliability");
+const RESULTS_DIR = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  "../../test-results/reliability",
+);
 /** One JSON object per reported table, appended as the suite runs (global-setup.ts truncates it at the start). */
 export const FIGURES_FILE = path.join(RESULTS_DIR, `figures-${PROFILE}.jsonl`);
 
@@ -375,7 +374,11 @@ export function report(theme: string, title: string, figures: Figure[]): void {
   ]);
   const header = ["figure", "value", "target", ""];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
   const text = [
     `\n[reliability:${PROFILE}] ${theme}: ${title}`,
     line(header),

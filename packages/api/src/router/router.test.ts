@@ -127,6 +127,18 @@ describe("tts router", () => {
     expect(events).toEqual(["queued", "done"]);
   });
 
+  it("answers progress for an unknown job with NOT_FOUND, though the error comes while streaming", async () => {
+    const api = createCaller(testContext());
+    const stream = await api.tts.progress({ id: "tts_99999999" });
+    const error = await rejection(
+      (async () => {
+        for await (const _ of stream) void _;
+      })(),
+    );
+    expect(error.code).toBe("NOT_FOUND");
+    expect(error.message).toBe("No job with id tts_99999999.");
+  });
+
   it("validates input with a message naming the field", async () => {
     const api = createCaller(testContext());
     const empty = await rejection(api.tts.synthesize({ text: "   " }));

@@ -1,6 +1,6 @@
 import { byIdInput } from "../schemas/common";
 import { jobSchema, listJobsInput, synthesizeInput } from "../schemas/tts";
-import { createTRPCRouter, protectedProcedure } from "../trpc";
+import { asTrpcError, createTRPCRouter, protectedProcedure } from "../trpc";
 import { deleteById } from "./delete-by-id";
 
 export const ttsRouter = createTRPCRouter({
@@ -20,6 +20,11 @@ export const ttsRouter = createTRPCRouter({
   delete: deleteById((owner, ctx, id) => ctx.tts.delete(owner, id)),
   /** Server-sent events: queue position, tokens generated, audio seconds, then done or failed. */
   progress: protectedProcedure.input(byIdInput).subscription(async function* ({ ctx, input, signal }) {
-    yield* ctx.tts.progress(ctx.principal.id, input.id, signal ?? new AbortController().signal);
+    try {
+      yield* ctx.tts.progress(ctx.principal.id, input.id, signal ?? new AbortController().signal);
+    } catch (error) {
+      // Thrown while streaming, after the middleware has returned: mapped here (404 for an unknown id).
+      throw asTrpcError(error);
+    }
   }),
 });

@@ -65,6 +65,13 @@ export interface InferenceServerOptions {
   voiceAliases: ReadonlyMap<string, string>;
 }
 
+/**
+ * Idle keep-alive connections are kept longer than a load balancer keeps its own (AWS ALB: 60 s), so the balancer
+ * closes first. The other way round, a request it sends just as the node closes is lost (a 502 or a reset); the
+ * same race hits any client whose idle timer runs late.
+ */
+const KEEP_ALIVE_MS = 65_000;
+
 /** tRPC calls one HTTP request may batch. */
 export const MAX_BATCH_SIZE = 20;
 
@@ -309,7 +316,12 @@ export function createInferenceServer(options: InferenceServerOptions): Inferenc
   // Explicit limits instead of Node's defaults: slow or oversized requests are cut off, while responses (streams)
   // may last as long as their job. requestTimeout covers receiving a request, uploads included.
   const server = createServer(
-    { headersTimeout: 20_000, requestTimeout: 300_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024 },
+    {
+      headersTimeout: 20_000,
+      requestTimeout: 300_000,
+      keepAliveTimeout: KEEP_ALIVE_MS,
+      maxHeaderSize: 16 * 1024,
+    },
     (req, res) => requestContext.run({ requestId: randomUUID() }, () => handle(req, res)),
   );
   const idle: (() => void)[] = [];

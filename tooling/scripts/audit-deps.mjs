@@ -5,6 +5,7 @@
 import { spawnSync } from "node:child_process";
 
 const result = spawnSync("pnpm", ["audit", "--json"], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+/** @type {any} pnpm's audit report (npm's advisory format), read field by field below */
 let report;
 try {
   report = JSON.parse(result.stdout);
@@ -28,7 +29,10 @@ const serious = Object.values(report.advisories ?? {}).filter(
   (a) => a.severity === "high" || a.severity === "critical",
 );
 for (const advisory of serious) {
-  const paths = advisory.findings?.flatMap((finding) => finding.paths ?? []).slice(0, 3) ?? [];
+  const paths =
+    advisory.findings
+      ?.flatMap((/** @type {{ paths?: string[] }} */ finding) => finding.paths ?? [])
+      .slice(0, 3) ?? [];
   console.log(
     `- ${advisory.severity}: ${advisory.module_name} ${advisory.vulnerable_versions}: ${advisory.title}`,
   );

@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
-import type { ModelStatus, NotReady } from "@tts/api";
+import { ServiceError, type ModelStatus, type NotReady } from "@tts/api";
 
 import { createApiContext } from "./context";
 import { Engine, type EngineConfig } from "./engine/engine";
@@ -41,6 +41,8 @@ export interface NodeSettings {
   voiceTtlSeconds: number;
   /** Writes are refused (507) below this much free space on the data disk. */
   minFreeBytes: number;
+  /** Release the model after this many seconds without jobs (0 keeps it loaded); the next job reloads it. */
+  idleUnloadSeconds: number;
   /** Fault-test hooks passed to the engine (how workers start, how long it waits to replace one). */
   engineHooks?: Pick<EngineConfig, "spawnWorker" | "respawnDelayMs">;
   /** Waits between attempts to load the model: `first` ms, doubling up to `max` (default 2 s to 5 min). */
@@ -78,6 +80,7 @@ export function nodeSettingsFromEnv(env: InferenceEnv, model: ModelSettings): No
     maxVoicesPerOwner: env.MAX_VOICES_PER_KEY,
     voiceTtlSeconds: env.VOICE_TTL_SECONDS,
     minFreeBytes: env.MIN_FREE_DISK_MB * 1024 * 1024,
+    idleUnloadSeconds: 0,
     audioTtlSeconds: env.AUDIO_TTL_SECONDS,
     queueSize: env.QUEUE_SIZE,
     jobTimeoutSeconds: env.JOB_TIMEOUT_SECONDS,
@@ -163,8 +166,47 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
     sharedIds: new Set(settings.voiceAliases.values()),
     prepare: (bytes) => encoders.prepareReferenceClip(bytes),
   });
+  // Idle unload: after a quiet period the sessions are released (GPU memory above all) and the next job loads
+  // them again. The node stays ready meanwhile: that job pays the reload, nobody is turned away.
+  const idleMs = settings.idleUnloadSeconds * 1000;
+  let unloaded = false;
+  let reloading: Promise<void> | undefined;
+  let idleTimer: NodeJS.Timeout | undefined;
+  const onActivity = (active: number) => {
+    clearTimeout(idleTimer);
+    if (idleMs > 0 && active === 0 && engine && !draining)
+      idleTimer = setTimeout(() => void unloadIdle(), idleMs).unref();
+  };
+  const unloadIdle = async () => {
+    const idle = engine;
+    const { queued, running } = jobs.stats();
+    if (!idle || queued + running > 0 || draining) return;
+    engine = undefined;
+    unloaded = true;
+    await idle.close();
+    logger.info({ idleSeconds: settings.idleUnloadSeconds }, "model unloaded while idle");
+  };
+  const wake = async () => {
+    if (!unloaded) return;
+    reloading ??= (async () => {
+      const started = performance.now();
+      try {
+        engine = await loadOnce(() => undefined);
+        unloaded = false;
+        logger.info({ reloadMs: Math.round(performance.now() - started) }, "model reloaded");
+      } catch (error) {
+        logger.error({ err: error }, "model failed to reload");
+        throw new ServiceError("SERVICE_UNAVAILABLE", "The model could not be reloaded; retry shortly.", 10);
+      } finally {
+        reloading = undefined;
+      }
+    })();
+    await reloading;
+  };
   const jobs = new JobService({
     engine: () => engine,
+    wake,
+    onActivity,
     encoders,
     formats,
     audio: storage.audio,
@@ -214,18 +256,16 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
   });
   const { server } = http;
 
-  const loadOnce = async (): Promise<Engine> => {
+  /** Loads and warms the model; `report` tells readiness what it is doing (not when reloading after idle). */
+  const loadOnce = async (report: (problem: NotReady) => void): Promise<Engine> => {
     const { model } = settings;
     const found = await ensureModel(model, (event) => {
-      if (event.type === "start" && status.problem?.category !== "downloading")
-        status.problem = {
-          category: "downloading",
-          advice: "Downloading the model files; this happens once.",
-        };
+      if (event.type === "start")
+        report({ category: "downloading", advice: "Downloading the model files; this happens once." });
       if (event.type !== "progress") logger.info({ download: event }, "model download");
     });
     status.manifest = found.manifest;
-    status.problem = { category: "loading", advice: "The model is loading." };
+    report({ category: "loading", advice: "The model is loading." });
     const started = await Engine.start({
       ...loadOptions(model),
       modelDir: found.dir,
@@ -258,7 +298,7 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
   const ready = (async () => {
     for (let attempt = 1; ; attempt++) {
       try {
-        engine = await loadOnce();
+        engine = await loadOnce((problem) => (status.problem = problem));
         break;
       } catch (error) {
         if (draining) throw error;
@@ -285,6 +325,7 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
       },
       "model ready",
     );
+    onActivity(0);
   })();
   ready.catch(() => undefined); // only shutdown ends it early; nobody need await it
 
@@ -297,6 +338,8 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
     routeNames: http.routeNames,
     async shutdown() {
       draining = true;
+      clearTimeout(idleTimer);
+      await reloading?.catch(() => undefined);
       stopRetrying.abort();
       http.startDraining();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

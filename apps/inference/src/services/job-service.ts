@@ -24,8 +24,12 @@ export interface JobMetrics {
 }
 
 export interface JobServiceOptions {
-  /** The engine once the model is loaded; undefined while it loads. */
+  /** The engine once the model is loaded; undefined while it loads (or while it is unloaded when idle). */
   engine: () => Engine | undefined;
+  /** Brings back an engine unloaded while idle; called before each job is admitted. */
+  wake?: () => Promise<void>;
+  /** Told whenever the set of running and queued jobs changes (the idle timer restarts from it). */
+  onActivity?: (jobs: number) => void;
   audio: Collection<AudioMeta>;
   voices: VoiceLibrary;
   queueSize: number;
@@ -284,6 +288,7 @@ export class JobService implements TtsService {
     const { queued, running } = this.stats();
     this.options.metrics.queueDepth(queued);
     this.options.metrics.inFlight(running);
+    this.options.onActivity?.(queued + running);
   }
 
   private async start(owner: string, request: SynthesisRequest): Promise<JobState> {
@@ -298,6 +303,7 @@ export class JobService implements TtsService {
     if (missing) throw new ServiceError("NOT_IMPLEMENTED", missing);
     // An unknown voice is the caller's mistake: answer 404 now, not as a failed job later.
     if (request.voiceId) await this.options.voices.checkUsable(owner, request.voiceId);
+    await this.options.wake?.();
     const id = newId("tts");
     const writer = await this.options.audio.createWriter(id).catch((error: unknown) => {
       throw storageFailure(error, "no job was started");

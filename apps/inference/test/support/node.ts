@@ -65,6 +65,7 @@ export async function startTestNode(
     maxVoicesPerOwner: 100,
     voiceTtlSeconds: 0,
     minFreeBytes: 0,
+    idleUnloadSeconds: 0,
     loadRetryMs: { first: 50, max: 1000 },
     audioTtlSeconds: 3600,
     queueSize: 4,

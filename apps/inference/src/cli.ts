@@ -24,6 +24,7 @@ import { modelDir, resolveModel } from "./models/registry";
 import { verifyAgainstManifest, verifyModel } from "./models/verify";
 import { serve } from "./serve";
 import { makeTinyBundle } from "./tiny/make-tiny";
+import { makeStandinBundle } from "./tiny/standin";
 
 /** Errors whose message is the whole story for the user: printed without a stack trace. */
 const EXPECTED_ERRORS = [AudioError, BundleError, DeviceError, EnvError, ModelDownloadError, RangeError];
@@ -263,6 +264,32 @@ models
       });
       console.log(
         `tiny-random ${flags.variant} bundle (${bundle.files.length} files, KV ${flags.kvDtype}) -> ${bundle.dir}`,
+      );
+    },
+  );
+
+models
+  .command("make-standin")
+  .description(
+    "generate a full-size random stand-in bundle (published shapes and quantization; for benchmarks)",
+  )
+  .addOption(new Option("--variant <variant>", "which model").choices(VARIANTS).makeOptionMandatory())
+  .addOption(new Option("--dtype <dtype>", "LM weights").choices(["fp32", "q4"]).default("q4"))
+  .requiredOption(
+    "--tokens <n>",
+    "speech tokens generated before STOP",
+    number("--tokens", { integer: true, min: 0 }),
+  )
+  .requiredOption("--out <dir>", "output folder")
+  .option("--seed <n>", "weights seed", number("--seed", { integer: true, min: 0 }), 0)
+  .action(
+    async (flags: { variant: Variant; dtype: "fp32" | "q4"; tokens: number; out: string; seed: number }) => {
+      const started = performance.now();
+      const bundle = await makeStandinBundle(path.resolve(flags.out), flags);
+      const bytes = bundle.files.reduce((sum, file) => sum + file.bytes, 0);
+      console.log(
+        `stand-in ${flags.variant} ${flags.dtype} bundle (${(bytes / 1e6).toFixed(0)} MB, ${flags.tokens} tokens, ` +
+          `${((performance.now() - started) / 1000).toFixed(1)} s) -> ${bundle.dir}`,
       );
     },
   );

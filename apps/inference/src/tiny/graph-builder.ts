@@ -1,8 +1,10 @@
 import {
   serializeModel,
+  writeModelStreaming,
   type AttributeValue,
   type Dim,
   type InitializerSpec,
+  type LazyInitializerSpec,
   type NodeSpec,
   type TensorDtype,
   type ValueSpec,
@@ -16,6 +18,8 @@ export class GraphBuilder {
   private readonly inputs: ValueSpec[] = [];
   private readonly outputs: ValueSpec[] = [];
   private readonly initializers: InitializerSpec[] = [];
+  private readonly lazy: LazyInitializerSpec[] = [];
+  private readonly domains: Record<string, number> = {};
   private counter = 0;
 
   constructor(private readonly graphName: string) {}
@@ -65,6 +69,64 @@ export class GraphBuilder {
     const output = this.fresh(op.toLowerCase());
     this.nodes.push({ op, inputs, outputs: [output], attributes });
     return output;
+  }
+
+  /** An op of another domain (e.g. com.microsoft); the domain is imported at `version`. */
+  domainOp(
+    domain: string,
+    version: number,
+    op: string,
+    inputs: readonly string[],
+    attributes?: Record<string, AttributeValue>,
+  ): string {
+    this.domains[domain] = version;
+    const output = this.fresh(op.toLowerCase());
+    this.nodes.push({ op, domain, inputs, outputs: [output], attributes });
+    return output;
+  }
+
+  /** A weight whose bytes are generated only while the sidecar is written (`writeStreaming`). */
+  lazyWeight(
+    dtype: TensorDtype,
+    dims: readonly number[],
+    byteLength: number,
+    generate: () => Uint8Array,
+    name = this.fresh("w"),
+  ): string {
+    this.lazy.push({ name, dtype, dims, byteLength, generate });
+    return name;
+  }
+
+  /** The nodes so far (for inspection in tests). */
+  get nodeSpecs(): readonly NodeSpec[] {
+    return this.nodes;
+  }
+
+  /** Bytes of every weight, eager and lazy. */
+  get weightBytes(): number {
+    return (
+      this.initializers.reduce((sum, init) => sum + init.bytes.length, 0) +
+      this.lazy.reduce((sum, init) => sum + init.byteLength, 0)
+    );
+  }
+
+  /** Writes the graph to `onnxPath` and every large weight to the sidecar next to it, one weight at a time. */
+  writeStreaming(onnxPath: string, sidecarName: string): number {
+    return writeModelStreaming(
+      {
+        graphName: this.graphName,
+        nodes: this.nodes,
+        inputs: this.inputs,
+        outputs: this.outputs,
+        initializers: this.initializers,
+        opset: OPSET,
+        domains: this.domains,
+        externalDataFile: sidecarName,
+      },
+      this.lazy,
+      onnxPath,
+      sidecarName,
+    );
   }
 
   build(externalDataFile?: string): { model: Uint8Array; externalData?: Uint8Array } {

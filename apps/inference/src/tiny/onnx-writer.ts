@@ -2,10 +2,19 @@
  * A minimal ONNX (protobuf) writer: enough of onnx.proto to emit the tiny-random Chatterbox graphs without
  * a Python toolchain. Field numbers follow onnx/onnx.proto (IR version 8).
  */
+import { closeSync, openSync, renameSync, writeFileSync, writeSync } from "node:fs";
+import path from "node:path";
 
-export type TensorDtype = "float32" | "float16" | "int64" | "int32" | "bool";
+export type TensorDtype = "float32" | "float16" | "int64" | "int32" | "bool" | "uint8";
 
-const DATA_TYPE: Record<TensorDtype, number> = { float32: 1, int32: 6, int64: 7, bool: 9, float16: 10 };
+const DATA_TYPE: Record<TensorDtype, number> = {
+  float32: 1,
+  uint8: 2,
+  int32: 6,
+  int64: 7,
+  bool: 9,
+  float16: 10,
+};
 
 export type Dim = number | string;
 
@@ -33,6 +42,8 @@ export const attr = {
 
 export interface NodeSpec {
   op: string;
+  /** Operator domain ("" is the default ONNX domain; e.g. "com.microsoft" for MatMulNBits). */
+  domain?: string;
   inputs: readonly string[];
   outputs: readonly string[];
   attributes?: Record<string, AttributeValue>;
@@ -48,6 +59,18 @@ export interface InitializerSpec extends TensorData {
   name: string;
 }
 
+/**
+ * An initializer whose bytes are produced only when its sidecar is written (see writeModelStreaming), so a
+ * multi-gigabyte model never holds its weights in memory at once.
+ */
+export interface LazyInitializerSpec {
+  name: string;
+  dtype: TensorDtype;
+  dims: readonly number[];
+  byteLength: number;
+  generate: () => Uint8Array;
+}
+
 export interface ModelSpec {
   graphName: string;
   nodes: readonly NodeSpec[];
@@ -55,6 +78,8 @@ export interface ModelSpec {
   outputs: readonly ValueSpec[];
   initializers: readonly InitializerSpec[];
   opset: number;
+  /** Extra operator-set imports, e.g. { "com.microsoft": 1 }. */
+  domains?: Record<string, number>;
   /** When set, initializers of at least `externalThreshold` bytes go to this sidecar file (by name, as real exports do). */
   externalDataFile?: string;
   externalThreshold?: number;
@@ -136,8 +161,8 @@ class ProtoWriter {
 function writeTensor(
   w: ProtoWriter,
   name: string,
-  tensor: TensorData,
-  external?: { file: string; offset: number },
+  tensor: Pick<TensorData, "dtype" | "dims"> & { bytes?: Uint8Array },
+  external?: { file: string; offset: number; length: number },
 ) {
   w.packedVarints(1, tensor.dims);
   w.varint(2, DATA_TYPE[tensor.dtype]);
@@ -146,10 +171,10 @@ function writeTensor(
     const entry = (key: string, value: string) => w.message(13, (e) => e.string(1, key).string(2, value));
     entry("location", external.file);
     entry("offset", String(external.offset));
-    entry("length", String(tensor.bytes.length));
+    entry("length", String(external.length));
     w.varint(14, 1);
   } else {
-    w.bytes(9, tensor.bytes);
+    w.bytes(9, tensor.bytes ?? new Uint8Array(0));
   }
 }
 
@@ -188,12 +213,15 @@ function writeAttribute(w: ProtoWriter, name: string, value: AttributeValue): vo
   }
 }
 
-/** Serializes a model; returns the .onnx bytes and, when requested, the external data sidecar. */
-export function serializeModel(spec: ModelSpec): { model: Uint8Array; externalData?: Uint8Array } {
-  const externalParts: Uint8Array[] = [];
-  let externalOffset = 0;
-  const threshold = spec.externalThreshold ?? 1024;
+type ExternalRef = { file: string; offset: number; length: number };
 
+/** The model protobuf; `placeExternal` decides, initializer by initializer, where its bytes go. */
+function modelProto(
+  spec: ModelSpec,
+  placeExternal: (init: InitializerSpec) => ExternalRef | undefined,
+  lazy: readonly LazyInitializerSpec[] = [],
+  placeLazy?: (init: LazyInitializerSpec) => ExternalRef,
+): Uint8Array {
   const graph = (g: ProtoWriter) => {
     spec.nodes.forEach((node, index) =>
       g.message(1, (n) => {
@@ -201,6 +229,7 @@ export function serializeModel(spec: ModelSpec): { model: Uint8Array; externalDa
         for (const output of node.outputs) n.string(2, output);
         n.string(3, `${node.op}_${index}`);
         n.string(4, node.op);
+        if (node.domain) n.string(7, node.domain);
         for (const [name, value] of Object.entries(node.attributes ?? {})) {
           n.message(5, (a) => writeAttribute(a, name, value));
         }
@@ -208,16 +237,10 @@ export function serializeModel(spec: ModelSpec): { model: Uint8Array; externalDa
     );
     g.string(2, spec.graphName);
     for (const init of spec.initializers) {
-      const external =
-        spec.externalDataFile && init.bytes.length >= threshold
-          ? { file: spec.externalDataFile, offset: externalOffset }
-          : undefined;
-      if (external) {
-        externalParts.push(init.bytes);
-        externalOffset += init.bytes.length;
-      }
+      const external = placeExternal(init);
       g.message(5, (t) => writeTensor(t, init.name, init, external));
     }
+    for (const init of lazy) g.message(5, (t) => writeTensor(t, init.name, init, placeLazy!(init)));
     for (const input of spec.inputs) g.message(11, (v) => writeValueInfo(v, input));
     for (const output of spec.outputs) g.message(12, (v) => writeValueInfo(v, output));
   };
@@ -227,8 +250,25 @@ export function serializeModel(spec: ModelSpec): { model: Uint8Array; externalDa
     .string(2, "tts-tiny-random")
     .string(3, "1")
     .message(7, graph)
-    .message(8, (o) => o.string(1, "").varint(2, spec.opset))
-    .finish();
+    .message(8, (o) => o.string(1, "").varint(2, spec.opset));
+  for (const [domain, version] of Object.entries(spec.domains ?? {})) {
+    model.message(8, (o) => o.string(1, domain).varint(2, version));
+  }
+  return model.finish();
+}
+
+/** Serializes a model; returns the .onnx bytes and, when requested, the external data sidecar. */
+export function serializeModel(spec: ModelSpec): { model: Uint8Array; externalData?: Uint8Array } {
+  const externalParts: Uint8Array[] = [];
+  let externalOffset = 0;
+  const threshold = spec.externalThreshold ?? 1024;
+  const model = modelProto(spec, (init) => {
+    if (!spec.externalDataFile || init.bytes.length < threshold) return undefined;
+    const external = { file: spec.externalDataFile, offset: externalOffset, length: init.bytes.length };
+    externalParts.push(init.bytes);
+    externalOffset += init.bytes.length;
+    return external;
+  });
 
   if (!spec.externalDataFile) return { model };
   const data = new Uint8Array(externalOffset);
@@ -238,4 +278,53 @@ export function serializeModel(spec: ModelSpec): { model: Uint8Array; externalDa
     offset += part.length;
   }
   return { model, externalData: data };
+}
+
+/**
+ * Writes `onnxPath` and its sidecar `dir(onnxPath)/sidecarName`, producing each lazy initializer's bytes only as
+ * it is appended to the sidecar (one weight in memory at a time). Eager initializers of at least
+ * `externalThreshold` bytes go to the sidecar too. Returns the sidecar's size in bytes.
+ */
+export function writeModelStreaming(
+  spec: ModelSpec,
+  lazy: readonly LazyInitializerSpec[],
+  onnxPath: string,
+  sidecarName: string,
+): number {
+  const threshold = spec.externalThreshold ?? 1024;
+  const sidecarPath = path.join(path.dirname(onnxPath), sidecarName);
+  const eager: InitializerSpec[] = [];
+  let offset = 0;
+  const place = (length: number): ExternalRef => {
+    const ref = { file: sidecarName, offset, length };
+    offset += length;
+    return ref;
+  };
+  const model = modelProto(
+    spec,
+    (init) => {
+      if (init.bytes.length < threshold) return undefined;
+      eager.push(init);
+      return place(init.bytes.length);
+    },
+    lazy,
+    (init) => place(init.byteLength),
+  );
+  const fd = openSync(`${sidecarPath}.partial`, "w");
+  try {
+    for (const init of eager) writeSync(fd, init.bytes);
+    for (const init of lazy) {
+      const bytes = init.generate();
+      if (bytes.length !== init.byteLength) {
+        throw new Error(`${init.name}: generated ${bytes.length} bytes, declared ${init.byteLength}`);
+      }
+      writeSync(fd, bytes);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(`${sidecarPath}.partial`, sidecarPath);
+  writeFileSync(`${onnxPath}.partial`, model);
+  renameSync(`${onnxPath}.partial`, onnxPath);
+  return offset;
 }

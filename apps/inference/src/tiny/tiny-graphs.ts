@@ -63,7 +63,7 @@ function randn(rng: Rng, count: number, std: number): Float32Array {
   return out;
 }
 
-class Weights {
+export class Weights {
   private readonly rng: Rng;
   constructor(seed: number) {
     this.rng = createRng(seed);
@@ -86,7 +86,15 @@ const scalarDimOf = (g: GraphBuilder, x: string, axis: number) =>
   g.op("Gather", [g.op("Shape", [x]), g.scalar(axis)]);
 const unsqueeze = (g: GraphBuilder, x: string, axes: number[]) => g.op("Unsqueeze", [x, g.int64(axes)]);
 
-function speechEncoder(config: TinyModelConfig, w: Weights): GraphBuilder {
+/**
+ * `melHook` (stand-in bundles) may transform the mel features [B, F, MEL_BINS] before their final Tanh, e.g. to
+ * add a realistic amount of compute; the tiny bundles pass none.
+ */
+export function speechEncoder(
+  config: TinyModelConfig,
+  w: Weights,
+  melHook?: (g: GraphBuilder, mel: string) => string,
+): GraphBuilder {
   const g = new GraphBuilder("speech_encoder");
   const audio = g.input("audio_values", "float32", ["batch_size", "num_samples"]);
   const batch = dimOf(g, audio, 0);
@@ -144,11 +152,12 @@ function speechEncoder(config: TinyModelConfig, w: Weights): GraphBuilder {
   g.output("audio_features", features, "float32", ["batch_size", "num_features", config.hidden]);
   g.output("audio_tokens", tokens, "int64", ["batch_size", "num_prompt_tokens"]);
   g.output("speaker_embeddings", g.op("Tanh", [speaker]), "float32", ["batch_size", SPEAKER_EMBEDDING_SIZE]);
-  g.output("speaker_features", g.op("Tanh", [mel]), "float32", ["batch_size", "num_mel_frames", MEL_BINS]);
+  const melOut = melHook ? melHook(g, mel) : mel;
+  g.output("speaker_features", g.op("Tanh", [melOut]), "float32", ["batch_size", "num_mel_frames", MEL_BINS]);
   return g;
 }
 
-function embedTokens(config: TinyModelConfig, w: Weights): GraphBuilder {
+export function embedTokens(config: TinyModelConfig, w: Weights): GraphBuilder {
   const g = new GraphBuilder("embed_tokens");
   const H = config.hidden;
   const vocab = LOGITS_VOCAB[config.variant];
@@ -395,6 +404,11 @@ function conditionalDecoder(_config: TinyModelConfig, w: Weights): GraphBuilder 
   return g;
 }
 
+/** The per-stage weight seed: (seed, stage) so stages are independent of build order. */
+export function stageSeed(seed: number, stage: Stage): number {
+  return (seed * 31 + [...stage].reduce((h, c) => (h * 33 + c.charCodeAt(0)) >>> 0, 5381)) >>> 0;
+}
+
 const BUILDERS: Record<Stage, (config: TinyModelConfig, w: Weights) => GraphBuilder> = {
   speech_encoder: speechEncoder,
   embed_tokens: embedTokens,
@@ -408,7 +422,5 @@ export function buildTinyGraph(
   config: TinyModelConfig,
   sidecarName: string,
 ): { model: Uint8Array; externalData?: Uint8Array } {
-  const stageSeed =
-    (config.seed * 31 + [...stage].reduce((h, c) => (h * 33 + c.charCodeAt(0)) >>> 0, 5381)) >>> 0;
-  return BUILDERS[stage](config, new Weights(stageSeed)).build(sidecarName);
+  return BUILDERS[stage](config, new Weights(stageSeed(config.seed, stage))).build(sidecarName);
 }

@@ -1,0 +1,110 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+import { afterAll, describe, expect, it } from "vitest";
+
+import type { Variant } from "@tts/api";
+
+import { SAMPLES_PER_TOKEN } from "../src/engine/contract";
+import { ChatterboxModel } from "../src/engine/model";
+import { resolveSettings } from "../src/engine/resolve-settings";
+import {
+  makeStandinBundle,
+  Q4_BLOCK_SIZE,
+  resolveStandin,
+  standinEmbedTokens,
+  standinLanguageModel,
+  type StandinOptions,
+} from "../src/tiny/standin";
+
+/** Reduced dimensions: the real graph structure, small enough to build and run in well under a second. */
+const small = (variant: Variant, dtype: "fp32" | "q4", tokens: number): StandinOptions => ({
+  variant,
+  dtype,
+  tokens,
+  layers: 2,
+  hidden: 64,
+  heads: 4,
+  textVocab: 1024,
+  decoderWidth: 32,
+  decoderBlocks: 1,
+  encoderBlocks: 1,
+});
+
+const made: string[] = [];
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("stand-in bundles (reduced dimensions)", () => {
+  it("q4 LM: every large MatMul is a com.microsoft MatMulNBits with the published attributes", () => {
+    const config = resolveStandin(small("turbo", "q4", 5));
+    const nodes = standinLanguageModel(config).nodeSpecs;
+    const nbits = nodes.filter((n) => n.op === "MatMulNBits");
+    // Per layer: fused QKV, attention out, MLP up and down; plus the speech head.
+    expect(nbits).toHaveLength(2 * 4 + 1);
+    for (const node of nbits) {
+      expect(node.domain).toBe("com.microsoft");
+      expect(node.inputs).toHaveLength(4); // A, B, scales, zero_points
+      const a = node.attributes!;
+      expect(a.bits).toEqual({ kind: "int", value: 4 });
+      expect(a.block_size).toEqual({ kind: "int", value: Q4_BLOCK_SIZE });
+      expect(a.accuracy_level).toEqual({ kind: "int", value: 0 });
+      expect(a.K?.kind).toBe("int");
+      expect(a.N?.kind).toBe("int");
+    }
+    const shapes = nbits.map((n) => [n.attributes!.K!.value, n.attributes!.N!.value]);
+    expect(shapes).toContainEqual([64, 192]);
+    expect(shapes).toContainEqual([256, 64]);
+    expect(shapes).toContainEqual([64, 6563]);
+    // Only attention's activation x activation products stay plain MatMuls.
+    expect(nodes.filter((n) => n.op === "MatMul")).toHaveLength(2 * 2);
+    const embed = standinEmbedTokens(config).nodeSpecs.filter((n) => n.op === "GatherBlockQuantized");
+    expect(embed).toHaveLength(2); // text and speech tables
+    for (const node of embed) {
+      expect(node.domain).toBe("com.microsoft");
+      expect(node.attributes).toMatchObject({
+        bits: { value: 4 },
+        block_size: { value: Q4_BLOCK_SIZE },
+        gather_axis: { value: 0 },
+        quantize_axis: { value: 1 },
+      });
+    }
+    const english = standinLanguageModel(resolveStandin(small("english", "q4", 5))).nodeSpecs;
+    expect(english.filter((n) => n.op === "MatMulNBits")).toHaveLength(2 * 7 + 1);
+  });
+
+  it.each([
+    ["turbo", "q4", 7],
+    ["english", "fp32", 4],
+    ["english", "q4", 3],
+    ["turbo", "fp32", 0],
+  ] as const)(
+    "%s %s: loads in ChatterboxModel and synthesizes exactly %i tokens",
+    async (variant, dtype, tokens) => {
+      const dir = mkdtempSync(path.join(tmpdir(), `standin-${variant}-`));
+      made.push(dir);
+      const bundle = await makeStandinBundle(dir, small(variant, dtype, tokens));
+      const suffix = dtype === "q4" ? "_q4" : "";
+      expect(bundle.files.map((f) => f.path)).toContain(`onnx/language_model${suffix}.onnx_data`);
+      const lm = readFileSync(path.join(dir, `onnx/language_model${suffix}.onnx`)).toString("latin1");
+      expect(lm.includes("MatMulNBits")).toBe(dtype === "q4");
+
+      const model = await ChatterboxModel.load(dir, { dtype, device: "cpu", threads: 1 });
+      try {
+        expect(model.variant).toBe(variant);
+        const generation = { ...resolveSettings(variant, { seed: 3 }).generation, maxTokens: 100 };
+        const result = await model.synthesize("Stand in for me.", undefined, generation);
+        expect(result.stopReason).toBe("stop-token");
+        expect(result.tokens).toHaveLength(tokens);
+        const ending = variant === "turbo" ? 3 : 0;
+        const speech = result.tokens.filter((t) => t < 6561).length;
+        expect(result.waveform.length).toBe((speech + ending) * SAMPLES_PER_TOKEN);
+        expect(result.waveform.every((s) => Number.isFinite(s) && Math.abs(s) <= 1)).toBe(true);
+      } finally {
+        await model.release();
+      }
+    },
+  );
+});

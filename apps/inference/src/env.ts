@@ -56,9 +56,18 @@ const envSchema = z.object({
   TTS_CACHE_DIR: z.string().min(1).optional(),
   XDG_CACHE_HOME: z.string().optional(),
   HOME: z.string().default("/tmp"),
-  TTS_WORKERS: count(1, 64).default(1),
+  /**
+   * Inference workers (each with its own sessions): a number, or `auto` (the default) to size the pool by the
+   * cores and by the memory each worker's copy of the model needs (see autoWorkers).
+   */
+  TTS_WORKERS: z.union([z.literal("auto"), count(1, 64)]).default("auto"),
   /** ORT threads per worker; defaults to OMP_NUM_THREADS (the usual OpenMP knob), else cores / workers. */
   TTS_THREADS: count(1, 256).optional(),
+  /** accuracy_level for 4-bit MatMulNBits: 4 (int8 activations, fastest on CPU) or `graph` (the export's own). */
+  TTS_MATMUL_ACCURACY: z
+    .enum(["4", "graph"], { message: 'expected "4" or "graph"' })
+    .default("4")
+    .transform((value): 4 | "graph" => (value === "graph" ? "graph" : 4)),
   OMP_NUM_THREADS: count(1, 256).optional(),
   HF_TOKEN: z.string().min(1).optional(),
   HF_ENDPOINT: z.url({ message: "expected a URL" }).default("https://huggingface.co"),

@@ -27,7 +27,8 @@ describe("parseEnv", () => {
       TTS_MODEL: "turbo",
       TTS_DTYPE: "q4",
       TTS_DEVICE: "auto",
-      TTS_WORKERS: 1,
+      TTS_WORKERS: "auto",
+      TTS_MATMUL_ACCURACY: 4,
       HOME: "/tmp",
       HF_ENDPOINT: "https://huggingface.co",
       VOICE_ALIASES: new Map(),
@@ -57,6 +58,13 @@ describe("parseEnv", () => {
     });
   });
 
+  it("takes TTS_WORKERS as a number or auto, and TTS_MATMUL_ACCURACY as 4 or graph", () => {
+    expect(parseEnv({ TTS_WORKERS: "3" }).TTS_WORKERS).toBe(3);
+    expect(parseEnv({ TTS_WORKERS: "auto" }).TTS_WORKERS).toBe("auto");
+    expect(parseEnv({ TTS_MATMUL_ACCURACY: "graph" }).TTS_MATMUL_ACCURACY).toBe("graph");
+    expect(parseEnv({ TTS_MATMUL_ACCURACY: "4" }).TTS_MATMUL_ACCURACY).toBe(4);
+  });
+
   it("coerces and normalizes valid values, treating empty ones as unset", () => {
     const env = parseEnv({
       PORT: "8080",
@@ -80,6 +88,10 @@ describe("parseEnv", () => {
       /TTS_DTYPE="q3": Invalid option: expected one of "fp32"\|"fp16"\|"q8"\|"q4"\|"q4f16"/,
     );
     expect(() => parseEnv({ TTS_WORKERS: "0" })).toThrow(/TTS_WORKERS="0"/);
+    expect(() => parseEnv({ TTS_WORKERS: "many" })).toThrow(/TTS_WORKERS="many"/);
+    expect(() => parseEnv({ TTS_MATMUL_ACCURACY: "2" })).toThrow(
+      /TTS_MATMUL_ACCURACY="2": expected "4" or "graph"/,
+    );
     expect(() => parseEnv({ OMP_NUM_THREADS: "four" })).toThrow(/OMP_NUM_THREADS="four": expected a number/);
     expect(() => parseEnv({ HF_ENDPOINT: "not a url" })).toThrow(/HF_ENDPOINT="not a url"/);
   });

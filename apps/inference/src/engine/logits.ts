@@ -113,12 +113,21 @@ export function softmax(logits: Float32Array): Float32Array {
   return out;
 }
 
-/** `cond + weight * (cond - uncond)`: classifier-free guidance over the two rows of a batch-2 step. */
-export function applyCfg(cond: Float32Array, uncond: Float32Array, weight: number): Float32Array {
+/**
+ * `cond + weight * (cond - uncond)`: classifier-free guidance over the two rows of a batch-2 step. Written into
+ * `out` when given (of the rows' length), else into a new array.
+ */
+export function applyCfg(
+  cond: Float32Array,
+  uncond: Float32Array,
+  weight: number,
+  out: Float32Array = new Float32Array(cond.length),
+): Float32Array {
   if (cond.length !== uncond.length) {
     throw new RangeError(`CFG rows differ in length: cond ${cond.length}, uncond ${uncond.length}`);
   }
-  const out = new Float32Array(cond.length);
+  if (out.length !== cond.length)
+    throw new RangeError(`CFG output has ${out.length} entries, not ${cond.length}`);
   for (let i = 0; i < cond.length; i++) {
     const c = cond[i]!;
     out[i] = c + weight * (c - uncond[i]!);
@@ -312,6 +321,11 @@ export function sampleToken(
   minPInPlace(row, params.minP);
   topPInPlace(row, params.topP);
   // Filtered entries are -Infinity and stay so; survivors are penalized once per distinct id.
-  if (penaltyLast) repetitionPenaltyInto(row, row.slice(), generated, params.repetitionPenalty);
+  if (penaltyLast) {
+    // The penalty reads unpenalized values; top-k's scratch is free again by now, so no copy is allocated.
+    const source = scratch.values.subarray(0, row.length);
+    source.set(row);
+    repetitionPenaltyInto(row, source, generated, params.repetitionPenalty);
+  }
   return sampleIndex(row, rng.next());
 }

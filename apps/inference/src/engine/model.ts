@@ -22,7 +22,7 @@ import {
 } from "./contract";
 import { applyCfg, sampleToken, validateSamplingParams, type SamplingParams } from "./logits";
 import { createRng } from "./rng";
-import { createSessions, type Provider } from "./sessions";
+import { createSessions, openSessionFile, type MatmulAccuracyLevel, type Provider } from "./sessions";
 import { DEFAULT_STREAMING, StreamDecoder, type StreamingOptions } from "./stream-decoder";
 import { normalizeText } from "./text-normalize";
 import { loadTokenizer, type TextTokenizer } from "./text-tokens";
@@ -39,6 +39,19 @@ export interface LoadOptions {
   voiceCacheSize?: number;
   /** How audio is decoded while tokens are generated (DEFAULT_STREAMING unless given). */
   streaming?: StreamingOptions;
+  /**
+   * accuracy_level of 4-bit MatMulNBits nodes: 4 (int8 activations, the fast CPU kernels; default) or "graph"
+   * (whatever level the export wrote).
+   */
+  matmulAccuracyLevel?: MatmulAccuracyLevel;
+  /** Let ORT's intra-op threads spin between runs (default false: sessions take turns, spinning only burns cores). */
+  spinning?: boolean;
+  /**
+   * Voices whose language-model KV cache over the conditioning prefix stays cached (Turbo only; most recently
+   * used kept; default 4; 0 turns the reuse off). Each holds layers x 2 x prefix rows x hidden KV values (about
+   * 70 MB for the published Turbo), hence a smaller bound than voiceCacheSize.
+   */
+  voicePrefixCacheSize?: number;
 }
 
 /** What speech_encoder makes of a voice; depends only on the clip, so it is computed once per clip. */
@@ -135,10 +148,31 @@ function halfToFloat(bits: number): number {
 
 /** Logits as float32 whatever the graph emits (fp16 exports may return half precision). */
 function floatData(tensor: ort.Tensor): Float32Array {
-  if (tensor.type === "float32") return tensor.data as Float32Array;
-  if (tensor.type === "float16") return Float32Array.from(tensor.data as Uint16Array, halfToFloat);
+  return floatRange(tensor, 0, tensor.size);
+}
+
+/** Elements [start, end) of `tensor` as float32: a view for float32 data, a converted copy for float16. */
+function floatRange(tensor: ort.Tensor, start: number, end: number): Float32Array {
+  if (tensor.type === "float32") return (tensor.data as Float32Array).subarray(start, end);
+  if (tensor.type === "float16") {
+    const half = (tensor.data as Uint16Array).subarray(start, end);
+    const out = new Float32Array(half.length);
+    for (let i = 0; i < half.length; i++) out[i] = halfToFloat(half[i]!);
+    return out;
+  }
   throw new SynthesisError(`unexpected ${tensor.type} logits`);
 }
+
+/** The LM's KV cache after a voice's conditioning rows alone (ORT never writes to inputs, so it is fed as is). */
+interface VoicePrefix {
+  /** The conditioning it was computed from (a re-encoded voice gets a new prefix). */
+  conditioning: Conditioning;
+  length: number;
+  cache: Record<string, ort.Tensor>;
+}
+
+/** Single-token embeddings kept per model (Turbo's embed_tokens depends on the id alone). */
+const TOKEN_EMBED_CACHE_SIZE = 8192;
 
 /**
  * One loaded Chatterbox bundle: its four sessions, tokenizer and voice-conditioning cache. Runs the whole
@@ -147,7 +181,19 @@ function floatData(tensor: ort.Tensor): Float32Array {
 export class ChatterboxModel {
   /** speech_encoder runs so far (cache misses). */
   encoderRuns = 0;
+  /** Rows the last synthesis prefilled (conditioning prefix + text), for benchmarks. */
+  lastPrefillLength = 0;
+  /** LM runs over a voice's conditioning prefix alone (prefix-cache misses). */
+  prefixRuns = 0;
+  /** Per voice key: the LM's KV cache after the conditioning rows (LRU, bounded by voicePrefixCacheSize). */
+  private readonly prefixes = new Map<string, VoicePrefix>();
   private readonly voices = new Map<string, Conditioning>();
+  /** Turbo: inputs_embeds row of each speech token fed back so far (one embed_tokens run per distinct id). */
+  private readonly tokenEmbeds = new Map<number, Float32Array>();
+  /** Grow-only run of int64 ones; attention masks are views of it (ORT never writes to inputs). */
+  private ones = new BigInt64Array(0);
+  /** Grow-only scratch for the CFG-combined logits row (English with guidance). */
+  private cfgRow = new Float32Array(0);
   private defaultVoiceClip: Promise<VoiceInput> | undefined;
 
   private constructor(
@@ -159,6 +205,7 @@ export class ChatterboxModel {
     private readonly tokenizer: TextTokenizer,
     private readonly voiceCacheSize: number,
     private readonly streaming: StreamingOptions,
+    private readonly prefixCacheSize: number,
   ) {}
 
   static async load(dir: string, options: LoadOptions): Promise<ChatterboxModel> {
@@ -175,7 +222,13 @@ export class ChatterboxModel {
       tokenizer,
       options.voiceCacheSize ?? 32,
       options.streaming ?? DEFAULT_STREAMING,
+      options.voicePrefixCacheSize ?? 4,
     );
+  }
+
+  /** The bundle's language_model alone, opened with the options `load` would use (for benchmarks). */
+  static async openLanguageModel(dir: string, options: LoadOptions): Promise<ort.InferenceSession> {
+    return openSessionFile(stageFiles(dir, options.dtype).language_model, { ...options, device: "cpu" });
   }
 
   async release(): Promise<void> {
@@ -198,7 +251,21 @@ export class ChatterboxModel {
   }
 
   async conditioning(voice: VoiceInput): Promise<{ conditioning: Conditioning; cached: boolean }> {
+    const { conditioning, cached } = await this.voiceEntry(voice);
+    return { conditioning, cached };
+  }
+
+  private async voiceEntry(
+    voice: VoiceInput,
+  ): Promise<{ key: string; conditioning: Conditioning; cached: boolean }> {
     const key = voice.key ?? voiceKey(voice.samples);
+    return { key, ...(await this.conditioningFor(key, voice)) };
+  }
+
+  private async conditioningFor(
+    key: string,
+    voice: VoiceInput,
+  ): Promise<{ conditioning: Conditioning; cached: boolean }> {
     const hit = this.voices.get(key);
     if (hit) {
       // Refresh LRU position.
@@ -217,7 +284,11 @@ export class ChatterboxModel {
       speakerFeatures: out.speaker_features!,
     };
     this.voices.set(key, conditioning);
-    if (this.voices.size > this.voiceCacheSize) this.voices.delete(this.voices.keys().next().value!);
+    if (this.voices.size > this.voiceCacheSize) {
+      const oldest = this.voices.keys().next().value!;
+      this.voices.delete(oldest);
+      this.prefixes.delete(oldest);
+    }
     return { conditioning, cached: false };
   }
 
@@ -266,16 +337,63 @@ export class ChatterboxModel {
     const total = pastLength + length;
     const feeds: Record<string, ort.Tensor> = {
       inputs_embeds: embeds,
-      attention_mask: int64(new Array<number>(batch * total).fill(1), [batch, total]),
+      attention_mask: new ort.Tensor("int64", this.onesView(batch * total), [batch, total]),
       ...past,
     };
     if (this.variant === "turbo") {
-      const positions = Array.from({ length }, (_, i) => pastLength + i);
-      feeds.position_ids = int64(Array.from({ length: batch }, () => positions).flat(), [batch, length]);
+      const positions = new BigInt64Array(batch * length);
+      for (let b = 0; b < batch; b++)
+        for (let i = 0; i < length; i++) positions[b * length + i] = BigInt(pastLength + i);
+      feeds.position_ids = new ort.Tensor("int64", positions, [batch, length]);
     }
     const out = await this.sessions.language_model.run(feeds);
     const cache = Object.fromEntries(this.kv.pastNames.map((name) => [name, out[presentFor(name)]!]));
     return { logits: out.logits!, cache };
+  }
+
+  /** The LM's KV cache over `conditioning`'s audio_features rows (batch 1), from the cache or computed now. */
+  private async voicePrefix(key: string, conditioning: Conditioning): Promise<VoicePrefix> {
+    const hit = this.prefixes.get(key);
+    if (hit && hit.conditioning === conditioning) {
+      this.prefixes.delete(key);
+      this.prefixes.set(key, hit);
+      return hit;
+    }
+    const features = conditioning.audioFeatures;
+    const { cache } = await this.languageModel(features, 0, this.emptyCache(1));
+    this.prefixRuns++;
+    const prefix: VoicePrefix = { conditioning, length: features.dims[1]!, cache };
+    this.prefixes.delete(key);
+    this.prefixes.set(key, prefix);
+    while (this.prefixes.size > this.prefixCacheSize)
+      this.prefixes.delete(this.prefixes.keys().next().value!);
+    return prefix;
+  }
+
+  /** `count` int64 ones (a view of a grow-only buffer, so a decode step allocates no mask). */
+  private onesView(count: number): BigInt64Array {
+    if (this.ones.length < count)
+      this.ones = new BigInt64Array(Math.max(count, 2 * this.ones.length, 1024)).fill(1n);
+    return this.ones.subarray(0, count);
+  }
+
+  /**
+   * embed_tokens for one generated token. Turbo's embeddings depend on the id alone, so each id's row is computed
+   * once and reused (a Map lookup instead of a session run per step); English's depend on the step's position.
+   */
+  private async stepEmbeds(
+    token: number,
+    batch: number,
+    english: { positions: readonly number[]; exaggeration: number } | undefined,
+  ): Promise<ort.Tensor> {
+    if (english || batch !== 1) return this.embed([token], batch, english);
+    let row = this.tokenEmbeds.get(token);
+    if (!row) {
+      const embeds = await this.embed([token], 1);
+      row = embeds.data as Float32Array;
+      if (this.tokenEmbeds.size < TOKEN_EMBED_CACHE_SIZE) this.tokenEmbeds.set(token, row);
+    }
+    return new ort.Tensor("float32", row, [1, 1, row.length]);
   }
 
   /** Runs the whole pipeline for one text. */
@@ -299,7 +417,7 @@ export class ChatterboxModel {
     };
 
     let mark = performance.now();
-    const { conditioning, cached } = await this.conditioning(voice ?? (await this.defaultVoice()));
+    const { key, conditioning, cached } = await this.voiceEntry(voice ?? (await this.defaultVoice()));
     timings.encoderMs = performance.now() - mark;
 
     const english = this.variant === "english";
@@ -318,13 +436,25 @@ export class ChatterboxModel {
           }
         : undefined,
     );
-    const prefill = this.prefillEmbeds(
-      conditioning.audioFeatures,
-      textEmbeds,
-      guided ? ids.indexOf(ENGLISH_STOP_TEXT) : -1,
-    );
-    let { logits, cache } = await this.languageModel(prefill, 0, this.emptyCache(batch));
-    let pastLength = prefill.dims[1]!;
+    let logits: ort.Tensor;
+    let cache: Record<string, ort.Tensor>;
+    let pastLength: number;
+    if (this.variant === "turbo" && this.prefixCacheSize > 0) {
+      // The conditioning rows come first and attend only to themselves, so their KV is the same for every text
+      // with this voice: computed once, then only the text is prefilled on top of it (positions continue).
+      const prefix = await this.voicePrefix(key, conditioning);
+      ({ logits, cache } = await this.languageModel(textEmbeds, prefix.length, prefix.cache));
+      pastLength = prefix.length + textEmbeds.dims[1]!;
+    } else {
+      const prefill = this.prefillEmbeds(
+        conditioning.audioFeatures,
+        textEmbeds,
+        guided ? ids.indexOf(ENGLISH_STOP_TEXT) : -1,
+      );
+      ({ logits, cache } = await this.languageModel(prefill, 0, this.emptyCache(batch)));
+      pastLength = prefill.dims[1]!;
+    }
+    this.lastPrefillLength = pastLength;
     timings.prefillMs = performance.now() - mark;
 
     const chunks: Float32Array[] = [];
@@ -341,9 +471,10 @@ export class ChatterboxModel {
     const speech: number[] = [];
     const rng = createRng(options.seed);
     const generated = [START_SPEECH];
-    // Upstream Turbo penalizes START only on the first step, then the generated tokens alone.
-    const penalized = () =>
-      this.variant === "turbo" && generated.length > 1 ? generated.slice(1) : generated;
+    // Upstream Turbo penalizes START only on the first step, then the generated tokens alone (kept in their own
+    // array rather than sliced from `generated` every step).
+    const sampled: number[] = [];
+    const penalized = () => (this.variant === "turbo" && sampled.length > 0 ? sampled : generated);
     let stopReason: SynthesisResult["stopReason"] = "max-tokens";
     for (let step = 0; ; step++) {
       const token = sampleToken(
@@ -357,6 +488,7 @@ export class ChatterboxModel {
         break;
       }
       generated.push(token);
+      sampled.push(token);
       hooks.onToken?.(generated.length - 1);
       if (token < SPEECH_CODES) {
         speech.push(token);
@@ -364,8 +496,8 @@ export class ChatterboxModel {
       }
       if (generated.length - 1 >= options.maxTokens) break;
       mark = performance.now();
-      const embeds = await this.embed(
-        [token],
+      const embeds = await this.stepEmbeds(
+        token,
         batch,
         english ? { positions: [step + 1], exaggeration: options.exaggeration } : undefined,
       );
@@ -381,7 +513,7 @@ export class ChatterboxModel {
     return {
       waveform: concatSamples(chunks),
       sampleRate: SAMPLE_RATE,
-      tokens: generated.slice(1),
+      tokens: sampled,
       decoderTokens: [...promptTokens(conditioning), ...speech, ...ending],
       stopReason,
       voiceCached: cached,
@@ -431,9 +563,11 @@ export class ChatterboxModel {
   /** The next-token logits: the last position of row 0, guided by row 1 when CFG is on. */
   private lastRow(logits: ort.Tensor, guided: boolean, cfgWeight: number): Float32Array {
     const [batch = 1, length = 1, vocab = 0] = logits.dims;
-    const data = floatData(logits);
+    // Only the rows needed are read (and converted, for float16 logits), never the whole prefill's logits.
     const row = (b: number) =>
-      data.subarray((b * length + length - 1) * vocab, (b * length + length) * vocab);
-    return guided && batch === 2 ? applyCfg(row(0), row(1), cfgWeight) : row(0);
+      floatRange(logits, (b * length + length - 1) * vocab, (b * length + length) * vocab);
+    if (!(guided && batch === 2)) return row(0);
+    if (this.cfgRow.length !== vocab) this.cfgRow = new Float32Array(vocab);
+    return applyCfg(row(0), row(1), cfgWeight, this.cfgRow);
   }
 }

@@ -2,7 +2,7 @@ import type { Device, Dtype, Variant } from "@tts/api";
 
 import type { KvLayout } from "./bundle";
 import type { GenerationOptions, SynthesisResult, VoiceInput } from "./model";
-import type { Provider } from "./sessions";
+import type { MatmulAccuracyLevel, Provider } from "./sessions";
 import type { StreamingOptions } from "./stream-decoder";
 
 /** What every engine worker loads (structured-cloned into the thread). */
@@ -13,7 +13,10 @@ export interface WorkerConfig {
   threads: number;
   variant?: Variant;
   voiceCacheSize?: number;
+  voicePrefixCacheSize?: number;
   streaming?: StreamingOptions;
+  matmulAccuracyLevel?: MatmulAccuracyLevel;
+  spinning?: boolean;
   control: SharedArrayBuffer;
 }
 

@@ -69,6 +69,8 @@ const envSchema = z.object({
     .default("4")
     .transform((value): 4 | "graph" => (value === "graph" ? "graph" : 4)),
   OMP_NUM_THREADS: count(1, 256).optional(),
+  /** Release the model after this many seconds without jobs (0 keeps it loaded); the next job reloads it. */
+  TTS_IDLE_UNLOAD_SECONDS: count(0, 30 * 24 * 3600).default(0),
   HF_TOKEN: z.string().min(1).optional(),
   HF_ENDPOINT: z.url({ message: "expected a URL" }).default("https://huggingface.co"),
   /** Voices and stored audio; default under XDG_DATA_HOME or ~/.local/share. */

@@ -80,7 +80,7 @@ export function nodeSettingsFromEnv(env: InferenceEnv, model: ModelSettings): No
     maxVoicesPerOwner: env.MAX_VOICES_PER_KEY,
     voiceTtlSeconds: env.VOICE_TTL_SECONDS,
     minFreeBytes: env.MIN_FREE_DISK_MB * 1024 * 1024,
-    idleUnloadSeconds: 0,
+    idleUnloadSeconds: env.TTS_IDLE_UNLOAD_SECONDS,
     audioTtlSeconds: env.AUDIO_TTL_SECONDS,
     queueSize: env.QUEUE_SIZE,
     jobTimeoutSeconds: env.JOB_TIMEOUT_SECONDS,

@@ -29,6 +29,7 @@ describe("parseEnv", () => {
       TTS_DEVICE: "auto",
       TTS_WORKERS: "auto",
       TTS_MATMUL_ACCURACY: 4,
+      TTS_IDLE_UNLOAD_SECONDS: 0,
       HOME: "/tmp",
       HF_ENDPOINT: "https://huggingface.co",
       VOICE_ALIASES: new Map(),

@@ -1,0 +1,61 @@
+// `pnpm exec tsx bench/model-levers.bench.ts <bundleDir> [--dtype q4|fp32] [--threads N]`: the figures the
+// engine's speed levers are judged by, on one bundle (a full-size stand-in: `tts models make-standin`):
+// - prefill of the first and the second request with one voice (the second reuses the voice's KV prefix);
+// - time to first audio with that voice cached;
+// - median LM step (embed + language_model) with guidance off and, for English, on (a batch of two rows).
+// Greedy, fixed seed, the bundle's default voice. Prints a table and one JSON line.
+import { parseArgs } from "node:util";
+
+import { ChatterboxModel } from "../src/engine/model";
+import { resolveSettings } from "../src/engine/resolve-settings";
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { dtype: { type: "string", default: "q4" }, threads: { type: "string", default: "2" } },
+});
+const dir = positionals[0];
+if (!dir) throw new Error("usage: model-levers.bench.ts <bundleDir> [--dtype q4|fp32] [--threads N]");
+
+const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+const TEXT = "The quick brown fox jumps over the lazy dog, and then it runs away into the woods.";
+
+const model = await ChatterboxModel.load(dir, {
+  dtype: values.dtype as "q4" | "fp32",
+  device: "cpu",
+  threads: Number(values.threads),
+});
+const voice = await model.defaultVoice();
+const run = (cfgWeight: number, maxTokens: number) =>
+  model.synthesize(
+    TEXT,
+    voice,
+    resolveSettings(model.variant, {
+      greedy: true,
+      seed: 7,
+      maxTokens,
+      ...(model.variant === "english" && { cfgWeight }),
+    }).generation,
+    { onAudio: () => undefined },
+  );
+
+const first = await run(0, 40);
+const second = await run(0, 40);
+const guidedOff = await run(0, 60);
+const figures: Record<string, number | string> = {
+  variant: model.variant,
+  dtype: String(values.dtype),
+  threads: Number(values.threads),
+  "prefill, first request (ms)": Math.round(first.timings.prefillMs),
+  "prefill, second request, same voice (ms)": Math.round(second.timings.prefillMs),
+  "time to first audio, cached voice (ms)": Math.round(second.timings.firstAudioMs),
+  "LM step median, guidance off (ms)": Number(median(guidedOff.timings.stepMs).toFixed(1)),
+};
+if (model.variant === "english") {
+  const guidedOn = await run(0.5, 60);
+  const on = median(guidedOn.timings.stepMs);
+  figures["LM step median, guidance on (ms)"] = Number(on.toFixed(1));
+  figures["guidance on / off per step"] = Number((on / median(guidedOff.timings.stepMs)).toFixed(2));
+}
+await model.release();
+for (const [name, value] of Object.entries(figures)) console.log(`${name.padEnd(44)} ${value}`);
+console.log(JSON.stringify(figures));

@@ -73,7 +73,8 @@ describe("logs", () => {
     const failed = await settle(failing, (await failing.client().tts.synthesize.mutate({ text: say })).id);
     expect(failed.status).toBe("failed");
 
-    expect(lines.length).toBeGreaterThan(20);
+    // The log did record these requests (so its silence about the text means something).
+    expect(lines.filter((line) => line.includes('"msg":"request"')).length).toBeGreaterThanOrEqual(8);
     expect(lines.filter((line) => line.includes(CANARY))).toEqual([]);
   });
 });

@@ -1,21 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
 
 import { createLogger } from "../src/logger";
-import { startTestNode, type TestNode } from "./support/node";
+import { settleJob, startTestNode, type TestNode } from "./support/node";
 
 const started: TestNode[] = [];
 afterEach(async () => {
   for (const t of started.splice(0)) await t.stop();
 });
-
-async function settle(t: TestNode, id: string) {
-  for (let i = 0; i < 400; i++) {
-    const job = await t.client().tts.get.query({ id });
-    if (job.status !== "queued" && job.status !== "running") return job;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`job ${id} did not end`);
-}
 
 describe("idle unload", () => {
   it("releases the model after a quiet period, stays ready, and reloads for the next job", async () => {
@@ -23,14 +14,20 @@ describe("idle unload", () => {
     const logger = createLogger("info", { write: (line: string) => void lines.push(line) });
     const t = await startTestNode({ idleUnloadSeconds: 0.3 }, { variant: "turbo", stopAfter: 12 }, logger);
     started.push(t);
-    const first = await settle(t, (await t.client().tts.synthesize.mutate({ text: "Before the pause." })).id);
+    const first = await settleJob(
+      t,
+      (await t.client().tts.synthesize.mutate({ text: "Before the pause." })).id,
+    );
     expect(first.status).toBe("done");
     await expect.poll(() => t.node.engine(), { timeout: 5000 }).toBeUndefined();
     expect(lines.some((line) => line.includes("model unloaded while idle"))).toBe(true);
     // Unloaded is not unready: the next request pays the reload, nobody is turned away.
     expect((await fetch(`${t.url}/readyz`)).status).toBe(200);
     expect((await t.client().health.query()).model.notReady).toBeNull();
-    const second = await settle(t, (await t.client().tts.synthesize.mutate({ text: "After the pause." })).id);
+    const second = await settleJob(
+      t,
+      (await t.client().tts.synthesize.mutate({ text: "After the pause." })).id,
+    );
     expect(second.status).toBe("done");
     expect(t.node.engine()).toBeDefined();
     const reload = lines
@@ -45,7 +42,7 @@ describe("idle unload", () => {
     const long = await t.client().tts.synthesize.mutate({ text: "A long one.", maxTokens: 800 });
     await new Promise((resolve) => setTimeout(resolve, 600));
     expect(t.node.engine()).toBeDefined();
-    expect((await settle(t, long.id)).status).toBe("done");
+    expect((await settleJob(t, long.id)).status).toBe("done");
     const kept = await startTestNode();
     started.push(kept);
     await new Promise((resolve) => setTimeout(resolve, 400));

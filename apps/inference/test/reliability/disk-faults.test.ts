@@ -8,13 +8,9 @@ import { mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { TRPCClientError } from "@trpc/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { encodeWav } from "@tts/audio";
-
-import { syntheticVoice } from "../../src/engine/synthetic-voice";
-import { startTestNode, type TestNode } from "../support/node";
+import { settleJob, startTestNode, trpcClientError, voiceForm, type TestNode } from "../support/node";
 
 function tryMount(dir: string): boolean {
   try {
@@ -29,34 +25,9 @@ const dataDir = mkdtempSync(path.join(tmpdir(), "tts-disk-"));
 const mounted = tryMount(dataDir);
 let t: TestNode;
 
-const voiceForm = () => {
-  const form = new FormData();
-  form.set("file", new File([encodeWav(syntheticVoice(3, 7), 24_000)], "v.wav", { type: "audio/wav" }));
-  return form;
-};
-
 /** Every file under the data folder: nothing of a failed write may be left or visible. */
 const files = () =>
   ["voices", "audio"].flatMap((sub) => readdirSync(path.join(dataDir, sub)).map((name) => `${sub}/${name}`));
-
-async function clientError(promise: Promise<unknown>) {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof TRPCClientError) return error;
-    throw error;
-  }
-  throw new Error("expected a TRPCClientError");
-}
-
-async function settle(id: string) {
-  for (let i = 0; i < 400; i++) {
-    const job = await t.client().tts.get.query({ id });
-    if (job.status !== "queued" && job.status !== "running") return job;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`job ${id} did not end`);
-}
 
 /** Leaves about `freeBytes` free on the tmpfs. */
 function fillDisk(freeBytes: number): string {
@@ -88,19 +59,19 @@ describe.skipIf(!mounted)("storage write failures (tmpfs data folder)", () => {
   it("a full disk: uploads get 507, a job fails with INSUFFICIENT_STORAGE, nothing partial remains", async () => {
     const filler = fillDisk(8 * 1024);
     try {
-      const upload = await clientError(t.client().voices.create.mutate(voiceForm()));
+      const upload = await trpcClientError(t.client().voices.create.mutate(voiceForm()));
       expect(upload.data).toMatchObject({ httpStatus: 507 });
       expect(upload.message).toMatch(/disk is nearly full/);
       // The job starts (the reserve check passes) and runs out of space while its audio streams to disk.
       const job = await t.client().tts.synthesize.mutate({ text: "This will not fit on the disk at all." });
-      const ended = await settle(job.id);
+      const ended = await settleJob(t, job.id);
       expect(ended).toMatchObject({ status: "failed", error: { code: "INSUFFICIENT_STORAGE" } });
       expect((await fetch(`${t.url}/v1/audio/${job.id}`)).status).toBe(404);
       expect(files()).toEqual([]);
     } finally {
       rmSync(filler);
     }
-    const done = await settle((await t.client().tts.synthesize.mutate({ text: "Room again." })).id);
+    const done = await settleJob(t, (await t.client().tts.synthesize.mutate({ text: "Room again." })).id);
     expect(done.status).toBe("done");
     expect((await fetch(`${t.url}${done.audio!.url}`)).status).toBe(200);
   });

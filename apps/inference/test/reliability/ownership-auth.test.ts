@@ -6,10 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { appRouter } from "@tts/api";
-import { encodeWav } from "@tts/audio";
 
-import { syntheticVoice } from "../../src/engine/synthetic-voice";
-import { startTestNode, type TestNode } from "../support/node";
+import { startTestNode, voiceWav, type TestNode } from "../support/node";
 
 const ALICE = "alice-key-0123456789abcdef";
 const BOB = "bob-key-0123456789abcdef0";
@@ -26,8 +24,6 @@ interface Row {
 let t: TestNode;
 let voiceId = "";
 let jobId = "";
-
-const voiceWav = () => encodeWav(syntheticVoice(3, 7), 24_000);
 
 const headers = (who: Who): Record<string, string> =>
   who === "anonymous" ? {} : { Authorization: `Bearer ${who === "owner" ? ALICE : BOB}` };

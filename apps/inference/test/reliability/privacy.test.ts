@@ -9,7 +9,7 @@ import { encodeWav } from "@tts/audio";
 import { syntheticVoice } from "../../src/engine/synthetic-voice";
 import { createLogger } from "../../src/logger";
 import type { NodeSettings } from "../../src/node";
-import { startTestNode, type TestNode } from "../support/node";
+import { settleJob, startTestNode, type TestNode } from "../support/node";
 
 const CANARY = "Zanzibar-canary-7f3e";
 
@@ -25,15 +25,6 @@ async function node(overrides: Partial<NodeSettings>, lines: string[] = []) {
   return t;
 }
 
-async function settle(t: TestNode, id: string) {
-  for (let i = 0; i < 400; i++) {
-    const job = await t.client().tts.get.query({ id });
-    if (job.status !== "queued" && job.status !== "running") return job;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`job ${id} did not end`);
-}
-
 const post = (t: TestNode, path: string, body: unknown) =>
   fetch(`${t.url}${path}`, {
     method: "POST",
@@ -46,7 +37,9 @@ describe("logs", () => {
     const lines: string[] = [];
     const t = await node({ maxTextLength: 300 }, lines);
     const say = `${CANARY} says hello.`;
-    expect((await settle(t, (await t.client().tts.synthesize.mutate({ text: say })).id)).status).toBe("done");
+    expect((await settleJob(t, (await t.client().tts.synthesize.mutate({ text: say })).id)).status).toBe(
+      "done",
+    );
     expect(
       (await post(t, "/v1/audio/speech", { model: "tts-1", input: say, response_format: "wav" })).status,
     ).toBe(200);
@@ -70,7 +63,7 @@ describe("logs", () => {
 
     // Failed jobs log why, not what they were saying.
     const failing = await node({ jobTimeoutSeconds: 0.001 }, lines);
-    const failed = await settle(failing, (await failing.client().tts.synthesize.mutate({ text: say })).id);
+    const failed = await settleJob(failing, (await failing.client().tts.synthesize.mutate({ text: say })).id);
     expect(failed.status).toBe("failed");
 
     // The log did record these requests (so its silence about the text means something).
@@ -93,7 +86,7 @@ describe("retention", () => {
 
   it("keeps a failed job's text only as long as audio would have been kept", async () => {
     const t = await node({ audioTtlSeconds: 1, jobTimeoutSeconds: 0.001 });
-    const failed = await settle(
+    const failed = await settleJob(
       t,
       (await t.client().tts.synthesize.mutate({ text: `${CANARY} failed.` })).id,
     );

@@ -4,14 +4,10 @@
  */
 import { connect } from "node:net";
 
-import { TRPCClientError } from "@trpc/client";
 import { afterEach, describe, expect, it } from "vitest";
 
-import { encodeWav } from "@tts/audio";
-
-import { syntheticVoice } from "../../src/engine/synthetic-voice";
 import type { NodeSettings } from "../../src/node";
-import { startTestNode, type TestNode } from "../support/node";
+import { startTestNode, trpcClientError, voiceForm, type TestNode } from "../support/node";
 
 const ALICE = "alice-key-0123456789abcdef";
 const BOB = "bob-key-0123456789abcdef0";
@@ -25,22 +21,6 @@ async function node(overrides: Partial<NodeSettings>): Promise<TestNode> {
 afterEach(async () => {
   for (const t of started.splice(0)) await t.stop();
 });
-
-const voiceForm = () => {
-  const form = new FormData();
-  form.set("file", new File([encodeWav(syntheticVoice(3, 7), 24_000)], "v.wav", { type: "audio/wav" }));
-  return form;
-};
-
-async function clientError(promise: Promise<unknown>) {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof TRPCClientError) return error;
-    throw error;
-  }
-  throw new Error("expected a TRPCClientError");
-}
 
 const health = (url: string, headers: Record<string, string> = {}) =>
   fetch(`${url}/trpc/health`, { headers }).then(async (res) => ({
@@ -65,7 +45,7 @@ describe("rate limit", () => {
       error: { data: { code: "TOO_MANY_REQUESTS", httpStatus: 429 } },
     });
     // The typed client reads the refusal like any other tRPC error, hint included.
-    const seen = await clientError(t.client(ALICE).tts.list.query({}));
+    const seen = await trpcClientError(t.client(ALICE).tts.list.query({}));
     expect(seen.data).toMatchObject({ code: "TOO_MANY_REQUESTS", retryAfterSeconds: expect.any(Number) });
     expect((await health(t.url, { Authorization: `Bearer ${BOB}` })).status).toBe(200);
     for (let i = 0; i < 10; i++) {
@@ -122,7 +102,7 @@ describe("voice quota", () => {
     const alice = t.client(ALICE);
     const first = await alice.voices.create.mutate(voiceForm());
     await alice.voices.create.mutate(voiceForm());
-    const refused = await clientError(alice.voices.create.mutate(voiceForm()));
+    const refused = await trpcClientError(alice.voices.create.mutate(voiceForm()));
     expect(refused.data).toMatchObject({ code: "FORBIDDEN", httpStatus: 403 });
     expect(refused.message).toMatch(/2 voices, the most this server keeps per key/);
     expect((await t.client(BOB).voices.create.mutate(voiceForm())).id).toMatch(/^voice_/);
@@ -135,7 +115,7 @@ describe("voice quota", () => {
 describe("free-space reserve", () => {
   it("answers 507 for every write while the disk is below the reserve, and keeps serving reads", async () => {
     const t = await node({ minFreeBytes: Number.MAX_SAFE_INTEGER });
-    const upload = await clientError(t.client().voices.create.mutate(voiceForm()));
+    const upload = await trpcClientError(t.client().voices.create.mutate(voiceForm()));
     expect(upload.data).toMatchObject({ httpStatus: 507 });
     expect(upload.message).toMatch(/disk is nearly full: the voice was not saved/);
     const raw = await fetch(`${t.url}/trpc/tts.synthesize`, {

@@ -2,13 +2,15 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { createTRPCClient } from "@trpc/client";
+import { createTRPCClient, TRPCClientError } from "@trpc/client";
 import { EventSource } from "eventsource";
 
 import type { AppRouter } from "@tts/api";
 import { apiLinks } from "@tts/api/client";
+import { encodeWav } from "@tts/audio";
 
 import { DEFAULT_STREAMING } from "../../src/engine/stream-decoder";
+import { syntheticVoice } from "../../src/engine/synthetic-voice";
 import { createLogger, type Logger } from "../../src/logger";
 import { createInferenceNode, type InferenceNode, type NodeSettings } from "../../src/node";
 import type { TinyBundleOptions } from "../../src/tiny/make-tiny";
@@ -93,4 +95,35 @@ export async function startTestNode(
       for (const dir of made) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A WAV a voice upload accepts: 3 s of the synthetic voice at 24 kHz. */
+export const voiceWav = () => encodeWav(syntheticVoice(3, 7), 24_000);
+
+/** Multipart form data for `voices.create` with that WAV. */
+export function voiceForm(name = "v.wav"): FormData {
+  const form = new FormData();
+  form.set("file", new File([voiceWav()], name, { type: "audio/wav" }));
+  return form;
+}
+
+/** The TRPCClientError a call rejects with (anything else fails the test). */
+export async function trpcClientError(promise: Promise<unknown>): Promise<TRPCClientError<AppRouter>> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof TRPCClientError) return error as TRPCClientError<AppRouter>;
+    throw error;
+  }
+  throw new Error("expected a TRPCClientError");
+}
+
+/** The job once it has ended (done, failed or cancelled), polled through the typed client. */
+export async function settleJob(t: TestNode, id: string, apiKey?: string) {
+  for (let i = 0; i < 400; i++) {
+    const job = await t.client(apiKey).tts.get.query({ id });
+    if (job.status !== "queued" && job.status !== "running") return job;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`job ${id} did not end`);
 }

@@ -1,13 +1,10 @@
 import { connect } from "node:net";
 
-import { TRPCClientError } from "@trpc/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import type { AppRouter } from "@tts/api";
-import { decodeWav, encodeWav } from "@tts/audio";
+import { decodeWav } from "@tts/audio";
 
-import { syntheticVoice } from "../src/engine/synthetic-voice";
-import { startTestNode, type TestNode } from "./support/node";
+import { startTestNode, trpcClientError, voiceWav, type TestNode } from "./support/node";
 
 let t: TestNode;
 
@@ -24,18 +21,6 @@ function wavUpload(bytes: Uint8Array, name = "Ada"): FormData {
   form.set("file", new File([bytes], "ada.wav", { type: "audio/wav" }));
   form.set("name", name);
   return form;
-}
-
-const voiceWav = () => encodeWav(syntheticVoice(3, 7), 24_000);
-
-async function trpcError(promise: Promise<unknown>): Promise<TRPCClientError<AppRouter>> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof TRPCClientError) return error as TRPCClientError<AppRouter>;
-    throw error;
-  }
-  throw new Error("expected a TRPCClientError");
 }
 
 const speech = (body: unknown, headers: Record<string, string> = {}) =>
@@ -171,11 +156,11 @@ describe("the earlier service's jobs through the new API", () => {
     expect((await api.tts.list.query()).map((j) => j.id)).toContain(job.id);
     await api.tts.delete.mutate({ id: job.id });
     expect((await fetch(`${t.url}${done.audio!.url}`)).status).toBe(404);
-    expect((await trpcError(api.tts.get.query({ id: job.id }))).data?.code).toBe("NOT_FOUND");
+    expect((await trpcClientError(api.tts.get.query({ id: job.id }))).data?.code).toBe("NOT_FOUND");
 
     expect((await api.voices.rename.mutate({ id: voice.id, name: "Grace" })).name).toBe("Grace");
     await api.voices.delete.mutate({ id: voice.id });
-    expect((await trpcError(api.voices.get.query({ id: voice.id }))).data?.code).toBe("NOT_FOUND");
+    expect((await trpcClientError(api.voices.get.query({ id: voice.id }))).data?.code).toBe("NOT_FOUND");
   });
 
   it("a job reports the seed it drew, and replaying that seed replays the audio", async () => {
@@ -258,13 +243,15 @@ describe("the earlier service's jobs through the new API", () => {
 describe("bad input: a clear 4xx, and the server keeps serving", () => {
   it("text: empty, over the limit, wrong types", async () => {
     const api = t.client();
-    const empty = await trpcError(api.tts.synthesize.mutate({ text: "   " }));
+    const empty = await trpcClientError(api.tts.synthesize.mutate({ text: "   " }));
     expect(empty.data?.httpStatus).toBe(400);
     expect(empty.message).toMatch(/text must not be empty/);
-    const long = await trpcError(api.tts.synthesize.mutate({ text: "a".repeat(301) }));
+    const long = await trpcClientError(api.tts.synthesize.mutate({ text: "a".repeat(301) }));
     expect(long.data?.httpStatus).toBe(400);
     expect(long.message).toBe("The text is 301 characters; the limit is 300.");
-    const wrongType = await trpcError(api.tts.synthesize.mutate({ text: "hi", maxTokens: "many" } as never));
+    const wrongType = await trpcClientError(
+      api.tts.synthesize.mutate({ text: "hi", maxTokens: "many" } as never),
+    );
     expect(wrongType.data?.httpStatus).toBe(400);
     expect(wrongType.message).toMatch(/maxTokens/);
 
@@ -308,21 +295,23 @@ describe("bad input: a clear 4xx, and the server keeps serving", () => {
 
   it("unknown ids and path-like ids", async () => {
     const api = t.client();
-    expect((await trpcError(api.voices.get.query({ id: "voice_doesnotexist00" }))).message).toBe(
+    expect((await trpcClientError(api.voices.get.query({ id: "voice_doesnotexist00" }))).message).toBe(
       "No voice with id voice_doesnotexist00.",
     );
-    expect((await trpcError(api.tts.get.query({ id: "tts_doesnotexist0000" }))).data?.httpStatus).toBe(404);
+    expect((await trpcClientError(api.tts.get.query({ id: "tts_doesnotexist0000" }))).data?.httpStatus).toBe(
+      404,
+    );
     const unknownVoice = await speech({ model: "tts-1", input: "hi", voice: "voice_doesnotexist00" });
     expect(unknownVoice.status).toBe(404);
     // tRPC refuses an unknown voice at once too, instead of queueing a job that fails later.
     const jobsBefore = (await api.tts.list.query()).length;
-    const queuedWithUnknownVoice = await trpcError(
+    const queuedWithUnknownVoice = await trpcClientError(
       api.tts.synthesize.mutate({ text: "hi", voiceId: "voice_doesnotexist00" }),
     );
     expect(queuedWithUnknownVoice.data?.httpStatus).toBe(404);
     expect(queuedWithUnknownVoice.message).toBe("No voice with id voice_doesnotexist00.");
     expect(await api.tts.list.query()).toHaveLength(jobsBefore);
-    const traversal = await trpcError(api.voices.get.query({ id: "../../etc/passwd" }));
+    const traversal = await trpcClientError(api.voices.get.query({ id: "../../etc/passwd" }));
     expect(traversal.data?.httpStatus).toBe(400);
     expect(traversal.message).toMatch(/must be an id/);
     const encoded = await fetch(`${t.url}/v1/audio/..%2F..%2Fetc%2Fpasswd`);
@@ -354,12 +343,14 @@ describe("bad input: a clear 4xx, and the server keeps serving", () => {
 
   it("uploads: not a WAV, truncated, oversize", async () => {
     const api = t.client();
-    const notWav = await trpcError(
+    const notWav = await trpcClientError(
       api.voices.create.mutate(wavUpload(new TextEncoder().encode("definitely not audio"))),
     );
     expect(notWav.data?.httpStatus).toBe(400);
     expect(notWav.message).toMatch(/Not a WAV file.*\(NOT_WAV\)/);
-    const truncated = await trpcError(api.voices.create.mutate(wavUpload(voiceWav().subarray(0, 50_000))));
+    const truncated = await trpcClientError(
+      api.voices.create.mutate(wavUpload(voiceWav().subarray(0, 50_000))),
+    );
     expect(truncated.message).toMatch(/truncated.*\(TRUNCATED\)/);
     const oversize = await fetch(`${t.url}/trpc/voices.create`, {
       method: "POST",

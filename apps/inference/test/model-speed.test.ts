@@ -56,6 +56,33 @@ describe("voice-prefix KV reuse (Turbo)", () => {
   });
 });
 
+describe("voice-prefix KV reuse (English, with and without guidance)", () => {
+  const english = (cfgWeight: number, greedy: boolean): GenerationOptions => ({
+    ...resolveSettings("english", { greedy, seed: 11, cfgWeight }).generation,
+    maxTokens: 30,
+  });
+
+  it("gives the same tokens as a full prefill, without guidance; guided requests prefill in full", async () => {
+    const bundle = await tinyBundle({ variant: "english", stopAfter: null });
+    const reuse = await load(bundle.dir);
+    const full = await load(bundle.dir, { voicePrefixCacheSize: 0 });
+    const voice = await reuse.defaultVoice();
+    for (const cfgWeight of [0, 0.5]) {
+      for (const text of ["Hello there.", "Something longer, with a comma."]) {
+        const a = await reuse.synthesize(text, voice, english(cfgWeight, true));
+        const b = await full.synthesize(text, voice, english(cfgWeight, true));
+        expect(a.tokens).toEqual(b.tokens);
+        expect(a.tokens.length).toBe(30);
+      }
+    }
+    // Unguided requests share one prefix; guided ones (two rows) prefill in full and never touch it.
+    expect(reuse.prefixRuns).toBe(1);
+    expect(full.prefixRuns).toBe(0);
+    await reuse.release();
+    await full.release();
+  });
+});
+
 describe("per-step embeddings (Turbo)", () => {
   it("cached single-token embeddings equal embed_tokens' own", async () => {
     const bundle = await tinyBundle({ variant: "turbo", stopAfter: null });

@@ -58,8 +58,17 @@ describe("stand-in bundles (reduced dimensions)", () => {
     expect(shapes).toContainEqual([64, 192]);
     expect(shapes).toContainEqual([256, 64]);
     expect(shapes).toContainEqual([64, 6563]);
-    // Only attention's activation x activation products stay plain MatMuls.
-    expect(nodes.filter((n) => n.op === "MatMul")).toHaveLength(2 * 2);
+    // Attention is one GroupQueryAttention per layer, as in the published quantized LMs: no plain MatMul is left.
+    expect(nodes.filter((n) => n.op === "MatMul")).toHaveLength(0);
+    const attention = nodes.filter((n) => n.op === "GroupQueryAttention");
+    expect(attention).toHaveLength(2);
+    expect(attention[0]).toMatchObject({ domain: "com.microsoft", outputs: { length: 3 } });
+    expect(attention[0]!.attributes!.do_rotary).toBeUndefined(); // GPT-2: learned positions
+    const llama = standinLanguageModel(resolveStandin(small("english", "q4", 5))).nodeSpecs;
+    const rotary = llama.filter((n) => n.op === "GroupQueryAttention");
+    expect(rotary).toHaveLength(2);
+    expect(rotary[0]!.attributes!.do_rotary).toEqual({ kind: "int", value: 1 }); // Llama: RoPE inside
+    expect(rotary[0]!.inputs).toHaveLength(9); // q, k, v, past k/v, seqlens_k, total length, cos, sin
     const embed = standinEmbedTokens(config).nodeSpecs.filter((n) => n.op === "GatherBlockQuantized");
     expect(embed).toHaveLength(2); // text and speech tables
     for (const node of embed) {
@@ -104,6 +113,39 @@ describe("stand-in bundles (reduced dimensions)", () => {
         expect(result.waveform.every((s) => Number.isFinite(s) && Math.abs(s) <= 1)).toBe(true);
       } finally {
         await model.release();
+      }
+    },
+  );
+});
+
+describe("stand-in attention (GroupQueryAttention)", () => {
+  it.each(["turbo", "english"] as const)(
+    "%s: text prefilled on a cached voice prefix gives the tokens of a full prefill",
+    async (variant) => {
+      const dir = mkdtempSync(path.join(tmpdir(), `standin-prefix-${variant}-`));
+      made.push(dir);
+      await makeStandinBundle(dir, small(variant, "fp32", 40));
+      const open = (voicePrefixCacheSize: number) =>
+        ChatterboxModel.load(dir, { dtype: "fp32", device: "cpu", threads: 1, voicePrefixCacheSize });
+      const [reuse, full] = await Promise.all([open(4), open(0)]);
+      try {
+        // English positions are rotary, counted by the attention from the cache's length: a prefix computed
+        // apart must leave the text at the positions a full prefill gives it. Guided (two-row) requests must
+        // still run: they prefill in full, since GroupQueryAttention refuses that case on a cache.
+        for (const cfgWeight of variant === "english" ? [0, 0.5] : [0]) {
+          const generation = {
+            ...resolveSettings(variant, { seed: 5, greedy: true, cfgWeight }).generation,
+            maxTokens: 20,
+          };
+          for (const text of ["Stand in for me.", "Again, with other words."]) {
+            const a = await reuse.synthesize(text, undefined, generation);
+            const b = await full.synthesize(text, undefined, generation);
+            expect(a.tokens).toEqual(b.tokens);
+          }
+        }
+        expect(reuse.prefixRuns).toBe(1);
+      } finally {
+        await Promise.all([reuse.release(), full.release()]);
       }
     },
   );

@@ -101,3 +101,41 @@ describe.each(["turbo", "english"] as const)("streamed decoding (%s)", (variant)
     expect(long.timings.firstAudioMs).toBeLessThan(long.timings.totalMs / 3);
   });
 });
+
+describe("decoder windows by listener", () => {
+  it("without a listener, a chunk is decoded in one run over the prompt, and equals the streamed audio", async () => {
+    const model = await load("turbo");
+    const options = resolveSettings("turbo", { greedy: true, maxTokens: 300 }).generation;
+    const file = await model.synthesize("Streaming, window by window.", undefined, options);
+    const { chunks, result: streamed } = await streamAndWhole(model, 300);
+    expect(file.tokens).toEqual(streamed.tokens);
+    // One window: the speech tokens and Turbo's 3 silence ones, no context repeated.
+    expect(file.decodedTokens).toBe(file.tokens.filter((t) => t < 6561).length + 3);
+    expect(streamed.decodedTokens).toBeGreaterThan(file.decodedTokens + 5 * DEFAULT_STREAMING.contextTokens);
+    expect(worstOutsideJoins(chunks, file.waveform, DEFAULT_STREAMING.crossfadeSamples)).toBeLessThan(1e-5);
+    expect(file.timings.firstAudioMs).toBeGreaterThan(0.9 * file.timings.totalMs);
+  });
+
+  it("a text that follows audio already sent starts with the largest window", async () => {
+    const model = await load("english");
+    const first: number[] = [];
+    const next: number[] = [];
+    const generation = resolveSettings("english", { greedy: true, maxTokens: 200 }).generation;
+    const run = (followsAudio: boolean, sizes: number[]) =>
+      model.synthesize(
+        "Chunk of a longer text.",
+        undefined,
+        { ...generation, followsAudio },
+        {
+          onAudio: (samples) => sizes.push(samples.length / SAMPLES_PER_TOKEN),
+        },
+      );
+    const a = await run(false, first);
+    const b = await run(true, next);
+    expect(b.tokens).toEqual(a.tokens);
+    // First audio: firstChunkTokens (minus the held-back crossfade) for a new text, maxChunkTokens for the next.
+    expect(first[0]).toBeCloseTo(DEFAULT_STREAMING.firstChunkTokens - 0.5, 5);
+    expect(next[0]).toBeCloseTo(DEFAULT_STREAMING.maxChunkTokens - 0.5, 5);
+    expect(next.length).toBeLessThan(first.length);
+  });
+});

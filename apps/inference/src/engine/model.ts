@@ -23,7 +23,7 @@ import {
 import { applyCfg, sampleToken, validateSamplingParams, type SamplingParams } from "./logits";
 import { createRng } from "./rng";
 import { createSessions, openSessionFile, type MatmulAccuracyLevel, type Provider } from "./sessions";
-import { DEFAULT_STREAMING, StreamDecoder, type StreamingOptions } from "./stream-decoder";
+import { DEFAULT_STREAMING, StreamDecoder, windowsFor, type StreamingOptions } from "./stream-decoder";
 import { normalizeText } from "./text-normalize";
 import { loadTokenizer, type TextTokenizer } from "./text-tokens";
 import { voiceKey } from "./voice-key";
@@ -47,8 +47,8 @@ export interface LoadOptions {
   /** Let ORT's intra-op threads spin between runs (default false: sessions take turns, spinning only burns cores). */
   spinning?: boolean;
   /**
-   * Voices whose language-model KV cache over the conditioning prefix stays cached (Turbo only; most recently
-   * used kept; default 4; 0 turns the reuse off). Each holds layers x 2 x prefix rows x hidden KV values (about
+   * Voices whose language-model KV cache over the conditioning prefix stays cached (most recently used kept;
+   * default 4; 0 turns the reuse off). Requests with English guidance (two rows) prefill in full. Each holds layers x 2 x prefix rows x hidden KV values (about
    * 70 MB for the published Turbo), hence a smaller bound than voiceCacheSize.
    */
   voicePrefixCacheSize?: number;
@@ -77,6 +77,11 @@ export interface GenerationOptions {
   exaggeration: number;
   /** English only: classifier-free guidance weight (0 disables the unconditional row). */
   cfgWeight: number;
+  /**
+   * The text continues audio already sent (a later chunk of a job): the listener is not waiting for its first
+   * samples, so streamed windows start large (fewer decoder runs over the voice prompt).
+   */
+  followsAudio?: boolean;
 }
 
 export interface StageTimings {
@@ -161,6 +166,15 @@ function floatRange(tensor: ort.Tensor, start: number, end: number): Float32Arra
     return out;
   }
   throw new SynthesisError(`unexpected ${tensor.type} logits`);
+}
+
+/**
+ * English guidance: row 1 of the text embeddings becomes the unconditional row, its text positions (after the
+ * emotion row, up to and including stop-text) zeroed in place.
+ */
+function unconditionalText(text: ort.Tensor, stopTextIndex: number): void {
+  const [, length = 0, hidden = 0] = text.dims;
+  (text.data as Float32Array).fill(0, (length + 1) * hidden, (length + stopTextIndex + 1) * hidden);
 }
 
 /** The LM's KV cache after a voice's conditioning rows alone (ORT never writes to inputs, so it is fed as is). */
@@ -439,18 +453,19 @@ export class ChatterboxModel {
     let logits: ort.Tensor;
     let cache: Record<string, ort.Tensor>;
     let pastLength: number;
-    if (this.variant === "turbo" && this.prefixCacheSize > 0) {
+    const stopTextIndex = guided ? ids.indexOf(ENGLISH_STOP_TEXT) : -1;
+    // Guidance's two rows take a full prefill: GroupQueryAttention (in the published quantized LMs) refuses a
+    // multi-token input on top of a cache when batch > 1.
+    if (this.prefixCacheSize > 0 && batch === 1) {
       // The conditioning rows come first and attend only to themselves, so their KV is the same for every text
-      // with this voice: computed once, then only the text is prefilled on top of it (positions continue).
+      // with this voice: computed once, then only the text is prefilled on top of it (positions continue from
+      // the cache's length: Turbo's position_ids say so, English's attention counts them from the cache).
       const prefix = await this.voicePrefix(key, conditioning);
       ({ logits, cache } = await this.languageModel(textEmbeds, prefix.length, prefix.cache));
       pastLength = prefix.length + textEmbeds.dims[1]!;
     } else {
-      const prefill = this.prefillEmbeds(
-        conditioning.audioFeatures,
-        textEmbeds,
-        guided ? ids.indexOf(ENGLISH_STOP_TEXT) : -1,
-      );
+      if (stopTextIndex > 0) unconditionalText(textEmbeds, stopTextIndex);
+      const prefill = this.prefillEmbeds(conditioning.audioFeatures, textEmbeds);
       ({ logits, cache } = await this.languageModel(prefill, 0, this.emptyCache(batch)));
       pastLength = prefill.dims[1]!;
     }
@@ -458,9 +473,10 @@ export class ChatterboxModel {
     timings.prefillMs = performance.now() - mark;
 
     const chunks: Float32Array[] = [];
+    const listener = !hooks.onAudio ? "none" : options.followsAudio ? "continuation" : "first";
     const stream = new StreamDecoder(
       (window) => this.decode(conditioning, window),
-      this.streaming,
+      windowsFor(this.streaming, listener),
       (samples) => {
         if (timings.firstAudioMs === 0) timings.firstAudioMs = performance.now() - started;
         if (hooks.onAudio) hooks.onAudio(samples);
@@ -536,11 +552,8 @@ export class ChatterboxModel {
     return floatData(decoded.waveform!);
   }
 
-  /**
-   * concat(audio_features, text embeddings) on the sequence axis, per batch row. With guidance, row 1 is the
-   * unconditional row: its text positions (start-text up to and including stop-text) are zeroed.
-   */
-  private prefillEmbeds(features: ort.Tensor, text: ort.Tensor, stopTextIndex: number): ort.Tensor {
+  /** concat(audio_features, text embeddings) on the sequence axis, per batch row. */
+  private prefillEmbeds(features: ort.Tensor, text: ort.Tensor): ort.Tensor {
     const [batch = 1, textLength = 0, hidden = 0] = text.dims;
     const featureRows = features.dims[1]!;
     const length = featureRows + textLength;
@@ -553,9 +566,6 @@ export class ChatterboxModel {
         textData.subarray(b * textLength * hidden, (b + 1) * textLength * hidden),
         (b * length + featureRows) * hidden,
       );
-    }
-    if (batch === 2 && stopTextIndex > 0) {
-      out.fill(0, (length + featureRows + 1) * hidden, (length + featureRows + stopTextIndex + 1) * hidden);
     }
     return new ort.Tensor("float32", out, [batch, length, hidden]);
   }

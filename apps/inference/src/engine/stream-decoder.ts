@@ -29,6 +29,27 @@ export const DEFAULT_STREAMING: StreamingOptions = Object.freeze({
   crossfadeSamples: 480,
 });
 
+/**
+ * Without a listener (a whole file is wanted), windows are this long: 20 s of speech, so a sentence-sized chunk
+ * takes one decoder run over the prompt, while memory stays bounded for long ones.
+ */
+export const WHOLE_WINDOW_TOKENS = 500;
+
+/**
+ * The windows for one synthesis: small first ones when a listener waits for the first audio; when the text
+ * continues audio already sent (a later chunk of a job), the listener has that audio to play, so windows start
+ * at the largest size; without a listener, few large windows.
+ */
+export function windowsFor(
+  options: StreamingOptions,
+  listener: "first" | "continuation" | "none",
+): StreamingOptions {
+  if (listener === "first") return options;
+  const size =
+    listener === "none" ? Math.max(WHOLE_WINDOW_TOKENS, options.maxChunkTokens) : options.maxChunkTokens;
+  return { ...options, firstChunkTokens: size, chunkTokens: size, maxChunkTokens: size };
+}
+
 export function validateStreamingOptions(options: StreamingOptions): void {
   const whole = (name: keyof StreamingOptions, min: number) => {
     const value = options[name];
@@ -78,8 +99,7 @@ export class StreamDecoder {
     if (ready - this.emitted < this.nextChunk) return;
     await this.decodeUpTo(tokens, ready, false);
     const { chunkTokens, growth, maxChunkTokens } = this.options;
-    this.nextChunk =
-      this.decoderCalls === 1 ? chunkTokens : Math.min(maxChunkTokens, Math.round(this.nextChunk * growth));
+    this.nextChunk = Math.max(chunkTokens, Math.min(maxChunkTokens, Math.round(this.nextChunk * growth)));
   }
 
   /** The whole sequence is known (with any trailing tokens the decoder needs): emits everything left. */

@@ -402,7 +402,11 @@ export class JobService implements TtsService {
       for (const [index, chunk] of chunks.entries()) {
         const before = state.tokens;
         const result = await engine.synthesize(
-          { text: chunk.text, voice, options: { ...generation, seed: (generation.seed + index) >>> 0 } },
+          {
+            text: chunk.text,
+            voice,
+            options: { ...generation, seed: (generation.seed + index) >>> 0, followsAudio: index > 0 },
+          },
           {
             signal: controller.signal,
             onStart: () => (index === 0 ? (startedAt = this.markRunning(state)) : undefined),

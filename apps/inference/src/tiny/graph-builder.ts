@@ -79,10 +79,22 @@ export class GraphBuilder {
     inputs: readonly string[],
     attributes?: Record<string, AttributeValue>,
   ): string {
+    return this.domainOpOutputs(domain, version, op, inputs, 1, attributes)[0]!;
+  }
+
+  /** `domainOp` for an op with `count` outputs (e.g. GroupQueryAttention's output and present key/value). */
+  domainOpOutputs(
+    domain: string,
+    version: number,
+    op: string,
+    inputs: readonly string[],
+    count: number,
+    attributes?: Record<string, AttributeValue>,
+  ): string[] {
     this.domains[domain] = version;
-    const output = this.fresh(op.toLowerCase());
-    this.nodes.push({ op, domain, inputs, outputs: [output], attributes });
-    return output;
+    const outputs = Array.from({ length: count }, () => this.fresh(op.toLowerCase()));
+    this.nodes.push({ op, domain, inputs, outputs, attributes });
+    return outputs;
   }
 
   /** A weight whose bytes are generated only while the sidecar is written (`writeStreaming`). */

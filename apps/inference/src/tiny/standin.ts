@@ -4,7 +4,8 @@
  * traffic without the real weights. docs/performance.md ("Stand-in bundles") lists what is assumed.
  *
  * - language_model: Turbo is GPT-2-like (LayerNorm, fused QKV, GELU MLP, learned positions); English is
- *   Llama-shaped (RMSNorm, separate Q/K/V/O, gated SiLU MLP). With dtype q4 every large MatMul is a
+ *   Llama-shaped (RMSNorm, separate Q/K/V/O, gated SiLU MLP, rotary positions). Attention is com.microsoft
+ *   GroupQueryAttention, as in the published quantized LMs. With dtype q4 every large MatMul is a
  *   com.microsoft MatMulNBits (bits 4, block 32, uint8 zero points, accuracy_level 0), as the published q4 exports.
  * - Forced length: as in the tiny graphs, speech embeddings carry a marker in hidden channel 0. Here layer 0
  *   writes the marker into value channel 0 of head 0 (two elementwise ops), so the KV cache carries it, and a
@@ -14,8 +15,8 @@
  * - embed_tokens: the tiny logic over full-size tables (q4 Turbo: com.microsoft GatherBlockQuantized).
  * - speech_encoder: the tiny encoder at the real hidden size, plus a conv trunk of the published encoder's size.
  * - conditional_decoder: a conv1d decoder (token encoder, x2 upsampling to mel rate, a flow-matching-like
- *   estimator run for a fixed number of steps, a HiFi-GAN-like upsampling vocoder), so its compute scales
- *   with the decoded length.
+ *   estimator run for a fixed number of steps over prompt + new frames, the prompt's frames cut, then a
+ *   HiFi-GAN-like upsampling vocoder over the new frames only), so its compute scales with the decoded length.
  *
  * Weights are generated one tensor at a time while the .onnx_data sidecar is written (never all in memory).
  */
@@ -35,7 +36,6 @@ import {
   presentKey,
   presentValue,
   SAMPLE_RATE,
-  SAMPLES_PER_TOKEN,
   SPEAKER_EMBEDDING_SIZE,
   SPEECH_CODES,
   STAGES,
@@ -94,6 +94,10 @@ export const Q4_BLOCK_SIZE = 32;
 const STOP_BIAS = 100;
 const MAX_POSITIONS = 4096;
 const MS_DOMAIN = "com.microsoft";
+/** onnx TensorProto.DataType.INT32 (GroupQueryAttention takes its lengths as int32). */
+const INT32 = 6;
+/** Llama's rotary base. */
+const ROPE_THETA = 10_000;
 /** Vocoder upsampling per mel frame (8 x 5 x 3 x 4 = 480 samples per 50 Hz mel frame, 2 frames per token). */
 const VOCODER_STRIDES = [8, 5, 3] as const;
 const VOCODER_FINAL_STRIDE = 4;
@@ -250,6 +254,21 @@ export function resolveStandin(options: StandinOptions): ResolvedStandin {
 // ---------------------------------------------------------------------------------------------------------------
 // language_model
 
+/** cos and sin caches [MAX_POSITIONS, headDim / 2] for GroupQueryAttention's rotary embedding. */
+function rotaryCaches(g: GraphBuilder, headDim: number): [string, string] {
+  const half = headDim / 2;
+  const cos = new Array<number>(MAX_POSITIONS * half);
+  const sin = new Array<number>(MAX_POSITIONS * half);
+  for (let p = 0; p < MAX_POSITIONS; p++) {
+    for (let i = 0; i < half; i++) {
+      const angle = p / ROPE_THETA ** ((2 * i) / headDim);
+      cos[p * half + i] = Math.cos(angle);
+      sin[p * half + i] = Math.sin(angle);
+    }
+  }
+  return [g.float(cos, [MAX_POSITIONS, half]), g.float(sin, [MAX_POSITIONS, half])];
+}
+
 export function standinLanguageModel(c: ResolvedStandin): GraphBuilder {
   const g = new GraphBuilder("language_model");
   const w = new LazyWeights(g, stageSeed(c.seed, "language_model"), c.dtype);
@@ -267,20 +286,23 @@ export function standinLanguageModel(c: ResolvedStandin): GraphBuilder {
     value: g.input(pastValue(layer), "float32", kvDims),
   }));
 
-  const pastLength = scalarDimOf(g, past[0]!.key, 2);
+  // Lengths come from the mask, not the cache's shape: a runtime may hand GroupQueryAttention one buffer as
+  // past and present, sized for the longest sequence (past_present_share_buffer).
   const length = scalarDimOf(g, embeds, 1);
-  const total = g.op("Add", [pastLength, length]);
-  const absolute = g.op("Range", [pastLength, total, g.scalar(1)]);
-  const causal = g.op("LessOrEqual", [
-    unsqueeze(g, g.op("Range", [g.scalar(0), total, g.scalar(1)]), [0]),
-    unsqueeze(g, absolute, [1]),
-  ]);
-  const padding = unsqueeze(g, g.op("Equal", [mask, g.scalar(1)]), [1, 2]);
-  const bias = g.op("Where", [
-    g.op("And", [unsqueeze(g, causal, [0, 1]), padding]),
-    g.float([0], []),
-    g.float([-1e9], []),
-  ]);
+  const total = scalarDimOf(g, mask, 1);
+  const pastLength = g.op("Sub", [total, length]);
+  // Attention is com.microsoft GroupQueryAttention, as in the published quantized LMs: it keeps the KV cache
+  // and applies the causal mask itself. Its inputs derive from the mask the way exporters wire them.
+  const seqlensK = g.op(
+    "Cast",
+    [g.op("Sub", [g.op("ReduceSum", [mask, g.int64([1])], { keepdims: attr.int(0) }), g.scalar(1)])],
+    {
+      to: attr.int(INT32),
+    },
+  );
+  const totalLength = g.op("Cast", [total], { to: attr.int(INT32) });
+  // English (Llama) rotates Q and K inside the attention, at positions counted from the cache length.
+  const rotary = turbo ? undefined : rotaryCaches(g, headDim);
 
   const ones = new Array<number>(H).fill(1);
   const norm = (x: string) => {
@@ -298,11 +320,6 @@ export function standinLanguageModel(c: ResolvedStandin): GraphBuilder {
     const inv = g.op("Reciprocal", [g.op("Sqrt", [g.op("Add", [meanSquare, g.float([1e-5], [])])])]);
     return g.op("Mul", [g.op("Mul", [x, inv]), g.float(ones)]);
   };
-  const heads4 = (x: string) =>
-    g.op("Transpose", [g.op("Reshape", [x, g.int64([0, 0, heads, headDim])])], {
-      perm: attr.ints([0, 2, 1, 3]),
-    });
-
   let x = embeds;
   if (positionIds) {
     const table = fp32.tensor([MAX_POSITIONS, H], 0.02);
@@ -338,8 +355,18 @@ export function standinLanguageModel(c: ResolvedStandin): GraphBuilder {
       // Value channel 0 of head 0 := the speech marker, so the cache carries the count state.
       v = g.op("Add", [g.op("Mul", [v, g.float(keep)]), g.op("Mul", [marker, g.float(onehot)])]);
     }
-    const kAll = g.op("Concat", [past[layer]!.key, heads4(k)], { axis: attr.int(2) });
-    const vAll = g.op("Concat", [past[layer]!.value, heads4(v)], { axis: attr.int(2) });
+    const [attention, kAll, vAll] = g.domainOpOutputs(
+      MS_DOMAIN,
+      1,
+      "GroupQueryAttention",
+      [q, k, v, past[layer]!.key, past[layer]!.value, seqlensK, totalLength, ...(rotary ?? [])],
+      3,
+      {
+        num_heads: attr.int(heads),
+        kv_num_heads: attr.int(heads),
+        ...(rotary ? { do_rotary: attr.int(1) } : {}),
+      },
+    ) as [string, string, string];
     presents.push([presentKey(layer), kAll], [presentValue(layer), vAll]);
     if (layer === 0) {
       const markers = g.op("Slice", [vAll, g.int64([0, 0]), g.int64([1, 1]), g.int64([1, 3])]);
@@ -352,19 +379,7 @@ export function standinLanguageModel(c: ResolvedStandin): GraphBuilder {
       ]);
       count = g.op("Squeeze", [mine, g.int64([1, 3])]);
     }
-    const scores = g.op("Add", [
-      g.op("Mul", [
-        g.op("MatMul", [heads4(q), g.op("Transpose", [kAll], { perm: attr.ints([0, 1, 3, 2]) })]),
-        g.float([1 / Math.sqrt(headDim)], []),
-      ]),
-      bias,
-    ]);
-    const attention = g.op("MatMul", [g.op("Softmax", [scores], { axis: attr.int(-1) }), vAll]);
-    const merged = g.op("Reshape", [
-      g.op("Transpose", [attention], { perm: attr.ints([0, 2, 1, 3]) }),
-      g.int64([0, 0, H]),
-    ]);
-    x = g.op("Add", [x, w.matmul(merged, H, H)]);
+    x = g.op("Add", [x, w.matmul(attention, H, H)]);
     const h2 = norm(x);
     let act: string;
     if (turbo) {
@@ -401,7 +416,6 @@ export function standinDecoder(c: ResolvedStandin): GraphBuilder {
   const tokens = g.input("speech_tokens", "int64", ["batch_size", "num_speech_tokens"]);
   const speaker = g.input("speaker_embeddings", "float32", ["batch_size", SPEAKER_EMBEDDING_SIZE]);
   const features = g.input("speaker_features", "float32", ["batch_size", "num_mel_frames", MEL_BINS]);
-  const promptTokens = g.op("Div", [dimOf(g, features, 1), g.int64([2])]);
 
   const conv = (x: string, cin: number, cout: number, kernel: number, dilation = 1) =>
     g.op("Conv", [x, w.tensor([cout, cin, kernel], 1 / Math.sqrt(cin * kernel)), w.tensor([cout], 0.01)], {
@@ -475,9 +489,18 @@ export function standinDecoder(c: ResolvedStandin): GraphBuilder {
     mel = g.op("Add", [mel, g.op("Mul", [velocity, g.float([1 / steps], [])])]);
   }
 
+  // The prompt's frames are cut here, before the vocoder, as the published flow cuts its output
+  // (feat[:, :, prompt_frames:]): the vocoder only renders the new tokens.
+  const generatedMel = g.op("Slice", [
+    mel,
+    dimOf(g, features, 1),
+    g.int64([Number.MAX_SAFE_INTEGER]),
+    g.int64([2]),
+  ]);
+
   // HiFi-GAN-like vocoder: conv, then upsample x8 x5 x3 with residual dilated conv stacks, then x4 to samples.
   let width = C;
-  let y = conv(mel, MEL_BINS, width, 7);
+  let y = conv(generatedMel, MEL_BINS, width, 7);
   for (const stride of VOCODER_STRIDES) {
     const next = Math.max(32, width >> 1);
     y = upsample(leaky(y), width, next, stride);
@@ -500,12 +523,10 @@ export function standinDecoder(c: ResolvedStandin): GraphBuilder {
     },
   );
   const audio = g.op("Mul", [g.op("Tanh", [samples]), g.float([0.3], [])]);
-  const flat = g.op("Reshape", [
+  const waveform = g.op("Reshape", [
     audio,
     g.op("Concat", [dimOf(g, tokens, 0), g.int64([-1])], { axis: attr.int(0) }),
   ]);
-  const start = g.op("Mul", [promptTokens, g.int64([SAMPLES_PER_TOKEN])]);
-  const waveform = g.op("Slice", [flat, start, g.int64([Number.MAX_SAFE_INTEGER]), g.int64([1])]);
   g.output("waveform", waveform, "float32", ["batch_size", "num_samples"]);
   return g;
 }

@@ -4,10 +4,16 @@
 //
 // For three fixed texts (about 5, 15 and 30 s of audio; the token limit is 25 tokens per second, 40 ms each, so a
 // forced-length stand-in bundle makes exactly that much), each engine reports: per-stage time (speech encoder,
-// prefill, LM steps, decoder), tokens/s of the decode loop, real-time factor, time to first audio (ours streams
-// through `onAudio`; the peer does not stream), JS overhead per step (step wall minus the time inside ORT, from a
-// wrapper around every session's `run`), and peak RSS (process.resourceUsage().maxRSS; each engine runs in its
-// own child process). Greedy decoding, a fixed seed, the bundle's default voice (or a synthetic 6 s clip).
+// prefill, LM steps, decoder), tokens/s of the decode loop, real-time factor, time to first audio, JS overhead
+// per step (step wall minus the time inside ORT, from a wrapper around every session's `run`), and peak RSS
+// (process.resourceUsage().maxRSS; each engine runs in its own child process). Greedy decoding, a fixed seed,
+// the bundle's default voice (or a synthetic 6 s clip), encoded afresh in every run by both engines.
+//
+// Ours runs as the node runs a job: the text split into sentence chunks (splitText's defaults, as the node's),
+// the token limit shared between them by length, each chunk prefilled on the voice's cached LM prefix. Two rows
+// per case: "ours" streams (`onAudio`, small first windows), "ours-file" has no listener (as `tts synth`: one
+// decoder run per chunk). The peer takes the whole text in one `generate` and does not stream (its first audio
+// is its end). Also printed: our time to first audio with the voice already cached.
 //
 // Usage (from apps/inference):
 //   pnpm bench:e2e [-- --bundle DIR] [--dtype q4|fp32] [--variant turbo|english] [--runs N] [--threads N]
@@ -133,20 +139,23 @@ const median = (values: number[]) => {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 
-/** Per case, the median of each figure over the runs. */
+/** Per case and engine, the median of each figure over the runs. */
 function medians(results: CaseResult[]): CaseResult[] {
-  return cases.map((c) => {
-    const rows = results.filter((r) => r.name === c.name);
-    const first = rows[0]!;
-    const out: Record<string, unknown> = { ...first };
-    for (const [key, value] of Object.entries(first)) {
-      if (typeof value === "number" && key !== "run") {
-        out[key] = median(rows.map((r) => r[key as keyof CaseResult] as number));
+  const engines = [...new Set(results.map((r) => r.engine))];
+  return cases.flatMap((c) =>
+    engines.map((engine) => {
+      const rows = results.filter((r) => r.name === c.name && r.engine === engine);
+      const first = rows[0]!;
+      const out: Record<string, unknown> = { ...first };
+      for (const [key, value] of Object.entries(first)) {
+        if (typeof value === "number" && key !== "run") {
+          out[key] = median(rows.map((r) => r[key as keyof CaseResult] as number));
+        }
       }
-    }
-    delete out.tokenIds;
-    return out as unknown as CaseResult;
-  });
+      delete out.tokenIds;
+      return out as unknown as CaseResult;
+    }),
+  );
 }
 
 const COLUMNS: [string, (r: CaseResult) => string][] = [
@@ -207,10 +216,12 @@ function ratioRows(
 ): Record<string, number | string>[] {
   return ours.map((o) => {
     const p = peer.find((r) => r.name === o.name)!;
-    const first = (all: CaseResult[]) => all.find((r) => r.name === o.name && r.run === 0)?.tokenIds;
+    const first = (all: CaseResult[], engine: string) =>
+      all.find((r) => r.name === o.name && r.engine === engine && r.run === 0)?.tokenIds;
     return {
       case: o.name,
-      "same tokens": agreement(first(oursAll), first(peerAll)),
+      ours: o.engine,
+      "same tokens": agreement(first(oursAll, o.engine), first(peerAll, "peer")),
       ...Object.fromEntries(
         RATIOS.map(([label, key]) => {
           const a = o[key] as number;
@@ -298,19 +309,24 @@ async function main(): Promise<void> {
 
     const oursRows = medians(ours.results);
     const peerRows = peer ? medians(peer.results) : [];
-    const rows = oursRows.flatMap((o) => [o, ...peerRows.filter((p) => p.name === o.name)]);
+    const rows = cases.flatMap((c) => [...oursRows, ...peerRows].filter((r) => r.name === c.name));
     console.log(
-      `\nEnd to end (${ours.variant}, ${dtype}; median of ${runs} run(s); per case: ours, then the peer)\n`,
+      `\nEnd to end (${ours.variant}, ${dtype}; median of ${runs} run(s); per case: ours streamed, ours to a ` +
+        `file, then the peer)\n`,
     );
     console.log(table([COLUMNS.map(([h]) => h), ...rows.map((r) => COLUMNS.map(([, f]) => f(r)))]));
     console.log(
       `\nload: ours ${ours.loadMs.toFixed(0)} ms (RSS ${ours.loadRssMb.toFixed(0)} MB)` +
         (peer ? `, peer ${peer.loadMs.toFixed(0)} ms (RSS ${peer.loadRssMb.toFixed(0)} MB)` : ""),
     );
+    if (ours.cachedFirstAudioMs) {
+      const firsts = Object.entries(ours.cachedFirstAudioMs).map(([c, ms]) => `${c} ${ms.toFixed(0)} ms`);
+      console.log(`ours, first audio with the voice cached: ${firsts.join(", ")}`);
+    }
     const ratios = peer ? ratioRows(oursRows, peerRows, ours.results, peer.results) : [];
     if (peer) {
       console.log("\nPeer / ours (above 1: the peer takes longer or more memory)\n");
-      const heads = ["case", ...RATIOS.map(([label]) => label), "same tokens"];
+      const heads = ["case", "ours", ...RATIOS.map(([label]) => label), "same tokens"];
       console.log(
         table([
           heads,

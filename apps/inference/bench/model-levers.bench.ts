@@ -2,7 +2,8 @@
 // engine's speed levers are judged by, on one bundle (a full-size stand-in: `tts models make-standin`):
 // - prefill of the first and the second request with one voice (the second reuses the voice's KV prefix);
 // - time to first audio with that voice cached;
-// - median LM step (embed + language_model) with guidance off and, for English, on (a batch of two rows).
+// - median LM step (embed + language_model) with guidance off and, for English, on (a batch of two rows);
+// - the same step with in-place KV buffers off (`sharedKv: false`), and whether greedy tokens stay identical.
 // Greedy, fixed seed, the bundle's default voice. Prints a table and one JSON line.
 import { parseArgs } from "node:util";
 
@@ -50,6 +51,21 @@ const figures: Record<string, number | string> = {
   "time to first audio, cached voice (ms)": Math.round(second.timings.firstAudioMs),
   "LM step median, guidance off (ms)": Number(median(guidedOff.timings.stepMs).toFixed(1)),
 };
+{
+  // The copying KV path, same bundle and settings, for the before/after of in-place KV steps.
+  const copying = await ChatterboxModel.load(dir, {
+    dtype: values.dtype as "q4" | "fp32",
+    device: "cpu",
+    threads: Number(values.threads),
+    sharedKv: false,
+  });
+  const settings = resolveSettings(model.variant, { greedy: true, seed: 7, maxTokens: 60, cfgWeight: 0 });
+  const copied = await copying.synthesize(TEXT, voice, settings.generation, { onAudio: () => undefined });
+  await copying.release();
+  figures["LM step median, KV copied every step (ms)"] = Number(median(copied.timings.stepMs).toFixed(1));
+  figures["greedy tokens, in-place KV vs copied"] =
+    copied.tokens.join() === guidedOff.tokens.join() ? `identical (${copied.tokens.length})` : "differ";
+}
 if (model.variant === "english") {
   const guidedOn = await run(0.5, 60);
   const on = median(guidedOn.timings.stepMs);

@@ -30,6 +30,9 @@ describe("voice-prefix KV reuse (Turbo)", () => {
     }
     expect(reuse.prefixRuns).toBe(1);
     expect(full.prefixRuns).toBe(0);
+    // The tiny graphs build attention from Concat, which cannot share its past and present buffers: the check
+    // says so and every step takes the copying path.
+    expect(reuse.sharedKvSteps).toBe(0);
 
     // Another voice gets its own prefix; the bound evicts the least recently used.
     const other = { samples: voice.samples.map((x) => x * 0.5), key: "other" };

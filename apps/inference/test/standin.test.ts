@@ -9,6 +9,7 @@ import type { Variant } from "@tts/api";
 import { SAMPLES_PER_TOKEN } from "../src/engine/contract";
 import { ChatterboxModel } from "../src/engine/model";
 import { resolveSettings } from "../src/engine/resolve-settings";
+import { SHARED_KV_BLOCK } from "../src/engine/shared-kv";
 import {
   makeStandinBundle,
   Q4_BLOCK_SIZE,
@@ -120,14 +121,20 @@ describe("stand-in bundles (reduced dimensions)", () => {
 
 describe("stand-in attention (GroupQueryAttention)", () => {
   it.each(["turbo", "english"] as const)(
-    "%s: text prefilled on a cached voice prefix gives the tokens of a full prefill",
+    "%s: a cached voice prefix and in-place KV steps give the tokens of a full prefill and copied KV",
     async (variant) => {
       const dir = mkdtempSync(path.join(tmpdir(), `standin-prefix-${variant}-`));
       made.push(dir);
       await makeStandinBundle(dir, small(variant, "fp32", 40));
-      const open = (voicePrefixCacheSize: number) =>
-        ChatterboxModel.load(dir, { dtype: "fp32", device: "cpu", threads: 1, voicePrefixCacheSize });
-      const [reuse, full] = await Promise.all([open(4), open(0)]);
+      const open = (voicePrefixCacheSize: number, sharedKv: boolean) =>
+        ChatterboxModel.load(dir, {
+          dtype: "fp32",
+          device: "cpu",
+          threads: 1,
+          voicePrefixCacheSize,
+          sharedKv,
+        });
+      const [reuse, full] = await Promise.all([open(4, true), open(0, false)]);
       try {
         // English positions are rotary, counted by the attention from the cache's length: a prefix computed
         // apart must leave the text at the positions a full prefill gives it. Guided (two-row) requests must
@@ -144,9 +151,36 @@ describe("stand-in attention (GroupQueryAttention)", () => {
           }
         }
         expect(reuse.prefixRuns).toBe(1);
+        // GroupQueryAttention passes the shared-buffer check, for one row and for guidance's two.
+        expect(reuse.sharedKvSteps).toBe(variant === "english" ? 4 * 19 : 2 * 19);
+        expect(full.sharedKvSteps).toBe(0);
       } finally {
         await Promise.all([reuse.release(), full.release()]);
       }
     },
   );
+});
+
+describe("in-place KV steps (SharedKv)", () => {
+  it(`grow their buffers past ${SHARED_KV_BLOCK} rows and still match the copying path token for token`, async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "standin-shared-kv-"));
+    made.push(dir);
+    await makeStandinBundle(dir, small("turbo", "fp32", 400));
+    const open = (sharedKv: boolean) =>
+      ChatterboxModel.load(dir, { dtype: "fp32", device: "cpu", threads: 1, sharedKv });
+    const [shared, copied] = await Promise.all([open(true), open(false)]);
+    try {
+      const generation = {
+        ...resolveSettings("turbo", { seed: 9, greedy: false }).generation,
+        maxTokens: SHARED_KV_BLOCK + 40,
+      };
+      const a = await shared.synthesize("Long enough to grow.", undefined, generation);
+      const b = await copied.synthesize("Long enough to grow.", undefined, generation);
+      expect(a.tokens).toEqual(b.tokens);
+      expect(shared.sharedKvSteps).toBe(SHARED_KV_BLOCK + 39);
+      expect(copied.sharedKvSteps).toBe(0);
+    } finally {
+      await Promise.all([shared.release(), copied.release()]);
+    }
+  });
 });

@@ -13,6 +13,14 @@ export interface RunCall {
   stage: StageName;
   start: number;
   end: number;
+  /** Sequence rows of the call's input (input_ids or inputs_embeds): 1 for a decode step, more for a prefill. */
+  rows: number;
+}
+
+/** Rows of a feed's main sequence input, from its dims ([batch, rows, ...]). */
+function inputRows(feeds: unknown): number {
+  const inputs = feeds as Record<string, { dims?: readonly number[] } | undefined> | undefined;
+  return (inputs?.inputs_embeds ?? inputs?.input_ids)?.dims?.[1] ?? 0;
 }
 
 interface Runnable {
@@ -38,7 +46,7 @@ export function instrumentSessions(
       try {
         return await original(...args);
       } finally {
-        calls.push({ stage, start, end: performance.now() });
+        calls.push({ stage, start, end: performance.now(), rows: inputRows(args[0]) });
       }
     };
   }
@@ -51,9 +59,12 @@ export interface CaseInput {
   maxTokens: number;
 }
 
+/** ours: the node's pipeline, streamed; ours-file: the same, nobody listening (`tts synth`); peer: transformers.js. */
+export type BenchEngine = "ours" | "ours-file" | "peer";
+
 export interface CaseResult {
   name: string;
-  engine: "ours" | "peer";
+  engine: BenchEngine;
   run: number;
   /** Speech tokens generated (the LM's output, STOP excluded). */
   tokens: number;
@@ -63,11 +74,11 @@ export interface CaseResult {
   firstAudioMs: number;
   /** speech_encoder time inside ORT (the voice is encoded on every run, by both engines). */
   encoderMs: number;
-  /** From the first embed_tokens call to the end of the first language_model call, encoder excluded. */
+  /** Time inside ORT of every multi-row embed_tokens and language_model call (text, conditioning, every chunk). */
   prefillMs: number;
-  /** Decode steps (language_model calls after the prefill). */
+  /** Decode steps (single-row language_model calls). */
   steps: number;
-  /** Mean wall time per step: between consecutive LM call ends, decoder/encoder calls in between excluded. */
+  /** Mean wall time per step: from the previous LM call's end, decoder/encoder calls in between excluded. */
   stepMs: number;
   /** Mean time per step inside ORT (embed_tokens + language_model). */
   stepOrtMs: number;
@@ -109,13 +120,14 @@ export function summarize(
   const within = (list: readonly RunCall[], from: number, to: number) =>
     list.filter((c) => c.start >= from && c.end <= to);
 
-  const prefillStart = embeds[0]?.start ?? started;
-  const prefillEnd = lm[0]?.end ?? prefillStart;
-  const prefillMs = prefillEnd - prefillStart - ms(within(encoder, prefillStart, prefillEnd));
+  // A text split into chunks prefills once per chunk: every multi-row call is prefill, every single-row LM call
+  // a step (measured from the LM call before it, which is in the same chunk).
+  const prefillMs = ms(embeds.filter((c) => c.rows > 1)) + ms(lm.filter((c) => c.rows > 1));
 
   const stepWalls: number[] = [];
   const stepOrts: number[] = [];
   for (let k = 1; k < lm.length; k++) {
+    if (lm[k]!.rows > 1) continue;
     const from = lm[k - 1]!.end;
     const to = lm[k]!.end;
     const excluded = ms(within(decoder, from, to)) + ms(within(encoder, from, to));
@@ -171,6 +183,8 @@ export interface WorkerJob {
 
 export interface WorkerReport {
   engine: "ours" | "peer";
+  /** Ours: time to first audio with the voice already cached (encoder and prefix cached), per case. */
+  cachedFirstAudioMs?: Record<string, number>;
   loadMs: number;
   /** RSS right after loading, MiB. */
   loadRssMb: number;

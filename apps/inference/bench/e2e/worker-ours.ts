@@ -1,6 +1,8 @@
-// e2e bench worker, our engine: loads the bundle with ChatterboxModel (src/engine/model.ts), runs every case
-// through `synthesize` (streaming, `onAudio`), times each ORT call, and writes a WorkerReport. Runs in its own
-// process so that its peak RSS is its own. Also writes the voice clip and the input ids the peer then uses.
+// e2e bench worker, our engine: loads the bundle with ChatterboxModel (src/engine/model.ts) and runs every case
+// as the node does: the text split into chunks by splitText (the node's defaults), one `synthesize` per chunk with
+// the job's seed rule. Each case runs twice: streamed (`onAudio`, later chunks marked followsAudio, as a job) and
+// for a file (no listener, as `tts synth`). Times each ORT call and writes a WorkerReport. Runs in its own process
+// so that its peak RSS is its own. Also writes the voice clip and the input ids the peer then uses.
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
@@ -10,10 +12,12 @@ import { stageFiles } from "../../src/engine/bundle";
 import { ENGLISH_DEFAULTS, TURBO_DEFAULTS } from "../../src/engine/logits";
 import { ChatterboxModel, type GenerationOptions, type VoiceInput } from "../../src/engine/model";
 import { syntheticVoice } from "../../src/engine/synthetic-voice";
+import { splitText } from "../../src/engine/text-split";
 import {
   instrumentSessions,
   STAGE_NAMES,
   summarize,
+  type BenchEngine,
   type CaseResult,
   type RunCall,
   type StageName,
@@ -66,48 +70,112 @@ const options = (maxTokens: number): GenerationOptions => ({
   cfgWeight: 0,
 });
 
-async function runCase(name: string, text: string, maxTokens: number, run: number): Promise<CaseResult> {
+/**
+ * `total` tokens shared by the chunks in proportion to their length (largest remainders), as a real model's
+ * speech length follows its text; a forced-length stand-in then makes exactly as many as the peer in one piece.
+ */
+function tokenBudgets(total: number, lengths: readonly number[]): number[] {
+  const all = lengths.reduce((a, b) => a + b, 0);
+  const exact = lengths.map((n) => (total * n) / all);
+  const budgets = exact.map(Math.floor);
+  const order = exact.map((x, i) => [x - Math.floor(x), i] as const).sort((a, b) => b[0] - a[0]);
+  for (let k = 0; k < total - budgets.reduce((a, b) => a + b, 0); k++) budgets[order[k]![1]]! += 1;
+  return budgets.map((n) => Math.max(1, n));
+}
+
+async function runCase(
+  name: string,
+  text: string,
+  maxTokens: number,
+  run: number,
+  engine: Extract<BenchEngine, "ours" | "ours-file">,
+): Promise<CaseResult> {
   // A fresh key per run: the voice is encoded every time, as the peer does (the node caches it per voice).
-  const input: VoiceInput = { samples: voice, key: `bench:${run}:${name}` };
+  const input: VoiceInput = { samples: voice, key: `bench:${run}:${name}:${engine}` };
+  const chunks = splitText(text);
+  const budgets = tokenBudgets(
+    maxTokens,
+    chunks.map((c) => c.text.length),
+  );
   calls.length = 0;
   let firstAudio = 0;
   let samples = 0;
+  const tokens: number[] = [];
+  const totals = { encoderMs: 0, prefillMs: 0, stepMs: [] as number[], decoderMs: 0, decodedTokens: 0 };
   const started = performance.now();
-  const result = await model.synthesize(text, input, options(maxTokens), {
-    onAudio: (chunk) => {
+  for (const [index, chunk] of chunks.entries()) {
+    const generation = { ...options(budgets[index]!), seed: SEED + index, followsAudio: index > 0 };
+    const result = await model.synthesize(
+      chunk.text,
+      input,
+      generation,
+      engine === "ours"
+        ? {
+            onAudio: (audio) => {
+              if (firstAudio === 0) firstAudio = performance.now() - started;
+              samples += audio.length;
+            },
+          }
+        : {},
+    );
+    if (engine === "ours-file") {
       if (firstAudio === 0) firstAudio = performance.now() - started;
-      samples += chunk.length;
-    },
-  });
+      samples += result.waveform.length;
+    }
+    tokens.push(...result.tokens);
+    totals.encoderMs += result.timings.encoderMs;
+    totals.prefillMs += result.timings.prefillMs;
+    totals.stepMs.push(...result.timings.stepMs);
+    totals.decoderMs += result.timings.decoderMs;
+    totals.decodedTokens += result.decodedTokens;
+  }
   const ended = performance.now();
-  const t = result.timings;
-  const stepTotal = t.stepMs.reduce((a, b) => a + b, 0);
+  const stepTotal = totals.stepMs.reduce((a, b) => a + b, 0);
   return {
     ...summarize(
       {
         name,
-        engine: "ours",
+        engine,
         run,
-        tokens: result.tokens.length,
-        audioSeconds: samples / result.sampleRate,
+        tokens: tokens.length,
+        audioSeconds: samples / 24_000,
         firstAudioMs: firstAudio,
       },
       calls,
       started,
       ended,
     ),
-    tokenIds: result.tokens,
+    tokenIds: tokens,
     engineTimings: {
-      encoderMs: t.encoderMs,
-      prefillMs: t.prefillMs,
-      stepMsMean: t.stepMs.length ? stepTotal / t.stepMs.length : 0,
+      chunks: chunks.length,
+      encoderMs: totals.encoderMs,
+      prefillMs: totals.prefillMs,
+      stepMsMean: totals.stepMs.length ? stepTotal / totals.stepMs.length : 0,
       stepMsTotal: stepTotal,
-      decoderMs: t.decoderMs,
-      firstAudioMs: t.firstAudioMs,
-      totalMs: t.totalMs,
-      decodedTokens: result.decodedTokens,
+      decoderMs: totals.decoderMs,
+      totalMs: ended - started,
+      decodedTokens: totals.decodedTokens,
     },
   };
+}
+
+/**
+ * Time to first audio for a voice already known (its conditioning and LM prefix cached, as for a stored voice):
+ * the case's first chunk, stopped soon after its first window.
+ */
+async function cachedFirstAudio(text: string): Promise<number> {
+  const input: VoiceInput = { samples: voice, key: "bench:cached" };
+  const first = splitText(text)[0]!.text;
+  const short = options(40);
+  await model.synthesize(first, input, short); // encodes the voice and fills its prefix
+  let firstAudio = 0;
+  const started = performance.now();
+  await model.synthesize(first, input, short, {
+    onAudio: () => {
+      if (firstAudio === 0) firstAudio = performance.now() - started;
+    },
+  });
+  return firstAudio;
 }
 
 // Warm-up (first runs allocate ORT's arenas and kernels): the first case once, not reported.
@@ -115,19 +183,23 @@ const first = job.cases[0]!;
 console.log(
   `bench:e2e: ${job.engine} loaded in ${(loadMs / 1000).toFixed(1)} s; warm-up (${first.name}) ...`,
 );
-await runCase(first.name, first.text, first.maxTokens, -1);
+await runCase(first.name, first.text, first.maxTokens, -1, "ours");
 
 const results: CaseResult[] = [];
 for (let run = 0; run < job.runs; run++) {
   for (const c of job.cases) {
-    const result = await runCase(c.name, c.text, c.maxTokens, run);
-    results.push(result);
-    const seconds = (result.totalMs / 1000).toFixed(1);
-    console.log(
-      `bench:e2e: ${job.engine} ${c.name} run ${run + 1}/${job.runs}: ${result.tokens} tokens in ${seconds} s`,
-    );
+    for (const engine of ["ours", "ours-file"] as const) {
+      const result = await runCase(c.name, c.text, c.maxTokens, run, engine);
+      results.push(result);
+      const seconds = (result.totalMs / 1000).toFixed(1);
+      console.log(
+        `bench:e2e: ${engine} ${c.name} run ${run + 1}/${job.runs}: ${result.tokens} tokens in ${seconds} s`,
+      );
+    }
   }
 }
+const cachedFirstAudioMs: Record<string, number> = {};
+for (const c of job.cases) cachedFirstAudioMs[c.name] = await cachedFirstAudio(c.text);
 
 const lm = sessions.language_model;
 const embedsMeta = lm.inputMetadata.find((m) => m.name === "inputs_embeds");
@@ -138,6 +210,7 @@ const report: WorkerReport = {
   loadRssMb,
   peakRssMb: process.resourceUsage().maxRSS / 1024,
   results,
+  cachedFirstAudioMs,
   variant: model.variant,
   kv: {
     layers: model.kv.pastNames.length / 2,
@@ -167,7 +240,9 @@ const report: WorkerReport = {
     seed: SEED,
     exaggeration: EXAGGERATION,
     cfgWeight: 0,
-    streaming: "DEFAULT_STREAMING windows (onAudio)",
+    chunking: "splitText with the node's defaults (300 characters at most); the token limit shared by length",
+    streaming:
+      "ours: DEFAULT_STREAMING windows (onAudio), later chunks followsAudio; ours-file: no listener (500-token windows)",
   },
 };
 writeFileSync(job.out, JSON.stringify(report));

@@ -23,6 +23,7 @@ import {
 import { applyCfg, sampleToken, validateSamplingParams, type SamplingParams } from "./logits";
 import { createRng } from "./rng";
 import { createSessions, openSessionFile, type MatmulAccuracyLevel, type Provider } from "./sessions";
+import { SharedKv } from "./shared-kv";
 import { DEFAULT_STREAMING, StreamDecoder, windowsFor, type StreamingOptions } from "./stream-decoder";
 import { normalizeText } from "./text-normalize";
 import { loadTokenizer, type TextTokenizer } from "./text-tokens";
@@ -52,6 +53,11 @@ export interface LoadOptions {
    * 70 MB for the published Turbo), hence a smaller bound than voiceCacheSize.
    */
   voicePrefixCacheSize?: number;
+  /**
+   * Decode steps append to KV buffers in place when the LM passes a check for it (GroupQueryAttention's shared
+   * past/present mode), instead of copying the cache into new tensors every step (default true).
+   */
+  sharedKv?: boolean;
 }
 
 /** What speech_encoder makes of a voice; depends only on the clip, so it is computed once per clip. */
@@ -199,6 +205,10 @@ export class ChatterboxModel {
   lastPrefillLength = 0;
   /** LM runs over a voice's conditioning prefix alone (prefix-cache misses). */
   prefixRuns = 0;
+  /** Decode steps run on shared KV buffers (see SharedKv). */
+  sharedKvSteps = 0;
+  /** Per batch size: whether the LM passed the shared-KV check. */
+  private readonly sharedKvChecks = new Map<number, boolean>();
   /** Per voice key: the LM's KV cache after the conditioning rows (LRU, bounded by voicePrefixCacheSize). */
   private readonly prefixes = new Map<string, VoicePrefix>();
   private readonly voices = new Map<string, Conditioning>();
@@ -220,6 +230,7 @@ export class ChatterboxModel {
     private readonly voiceCacheSize: number,
     private readonly streaming: StreamingOptions,
     private readonly prefixCacheSize: number,
+    private readonly shareKv: boolean,
   ) {}
 
   static async load(dir: string, options: LoadOptions): Promise<ChatterboxModel> {
@@ -237,6 +248,7 @@ export class ChatterboxModel {
       options.voiceCacheSize ?? 32,
       options.streaming ?? DEFAULT_STREAMING,
       options.voicePrefixCacheSize ?? 4,
+      options.sharedKv ?? true,
     );
   }
 
@@ -347,12 +359,31 @@ export class ChatterboxModel {
     pastLength: number,
     past: Record<string, ort.Tensor>,
   ): Promise<{ logits: ort.Tensor; cache: Record<string, ort.Tensor> }> {
+    const out = await this.sessions.language_model.run({ ...this.lmInputs(embeds, pastLength), ...past });
+    const cache = Object.fromEntries(this.kv.pastNames.map((name) => [name, out[presentFor(name)]!]));
+    return { logits: out.logits!, cache };
+  }
+
+  /** One decode step on a shared cache (see SharedKv): the step's KV row is written into its buffers in place. */
+  private async sharedStep(embeds: ort.Tensor, pastLength: number, shared: SharedKv): Promise<ort.Tensor> {
+    const { past, present } = shared.step(pastLength);
+    // Every output is fetched (the others left to ORT), so the binding names its results in graph order.
+    const fetches: Record<string, ort.Tensor | null> = {};
+    for (const name of this.sessions.language_model.outputNames) fetches[name] = present[name] ?? null;
+    const out = await this.sessions.language_model.run(
+      { ...this.lmInputs(embeds, pastLength), ...past },
+      fetches,
+    );
+    return out.logits!;
+  }
+
+  /** inputs_embeds, the attention mask over past + new rows and (Turbo) their positions. */
+  private lmInputs(embeds: ort.Tensor, pastLength: number): Record<string, ort.Tensor> {
     const [batch = 1, length = 0] = embeds.dims;
     const total = pastLength + length;
     const feeds: Record<string, ort.Tensor> = {
       inputs_embeds: embeds,
       attention_mask: new ort.Tensor("int64", this.onesView(batch * total), [batch, total]),
-      ...past,
     };
     if (this.variant === "turbo") {
       const positions = new BigInt64Array(batch * length);
@@ -360,9 +391,48 @@ export class ChatterboxModel {
         for (let i = 0; i < length; i++) positions[b * length + i] = BigInt(pastLength + i);
       feeds.position_ids = new ort.Tensor("int64", positions, [batch, length]);
     }
-    const out = await this.sessions.language_model.run(feeds);
-    const cache = Object.fromEntries(this.kv.pastNames.map((name) => [name, out[presentFor(name)]!]));
-    return { logits: out.logits!, cache };
+    return feeds;
+  }
+
+  /**
+   * Whether this LM may run decode steps on shared past/present buffers: two steps on them must give the logits
+   * of the copying path (GroupQueryAttention passes; attention built from Concat, as in the tiny graphs, does
+   * not, and neither does anything unexpected in a graph). Checked once per batch size, on made-up rows.
+   */
+  private async sharedKvWorks(batch: number): Promise<boolean> {
+    let works = this.sharedKvChecks.get(batch);
+    if (works === undefined) {
+      works = await this.checkSharedKv(batch).catch(() => false);
+      this.sharedKvChecks.set(batch, works);
+    }
+    return works;
+  }
+
+  private async checkSharedKv(batch: number): Promise<boolean> {
+    const meta = this.sessions.language_model.inputMetadata.find((m) => m.name === "inputs_embeds");
+    const hidden = meta?.isTensor ? meta.shape[2] : undefined;
+    if (typeof hidden !== "number") return false;
+    const rows = (count: number, seed: number) =>
+      new ort.Tensor(
+        "float32",
+        Float32Array.from({ length: batch * count * hidden }, (_, i) => 0.5 * Math.sin(0.7 * i + seed)),
+        [batch, count, hidden],
+      );
+    const prompt = 3;
+    let { cache } = await this.languageModel(rows(prompt, 0), 0, this.emptyCache(batch));
+    const shared = SharedKv.from(this.kv, cache, prompt, batch);
+    for (let step = 0; step < 2; step++) {
+      const embeds = rows(1, step + 1);
+      const copied = await this.languageModel(embeds, prompt + step, cache);
+      cache = copied.cache;
+      const logits = await this.sharedStep(embeds, prompt + step, shared);
+      const a = floatData(copied.logits);
+      const b = floatData(logits);
+      let scale = 1;
+      for (const x of a) scale = Math.max(scale, Math.abs(x));
+      if (a.length !== b.length || a.some((x, i) => !(Math.abs(x - b[i]!) <= 1e-4 * scale))) return false;
+    }
+    return true;
   }
 
   /** The LM's KV cache over `conditioning`'s audio_features rows (batch 1), from the cache or computed now. */
@@ -492,6 +562,8 @@ export class ChatterboxModel {
     const sampled: number[] = [];
     const penalized = () => (this.variant === "turbo" && sampled.length > 0 ? sampled : generated);
     let stopReason: SynthesisResult["stopReason"] = "max-tokens";
+    // Decided at the first step: in-place KV buffers when the graph supports them, else the copying path.
+    let shared: SharedKv | null | undefined;
     for (let step = 0; ; step++) {
       const token = sampleToken(
         this.lastRow(logits, guided, options.cfgWeight),
@@ -517,7 +589,15 @@ export class ChatterboxModel {
         batch,
         english ? { positions: [step + 1], exaggeration: options.exaggeration } : undefined,
       );
-      ({ logits, cache } = await this.languageModel(embeds, pastLength, cache));
+      if (shared === undefined)
+        shared =
+          this.shareKv && (await this.sharedKvWorks(batch))
+            ? SharedKv.from(this.kv, cache, pastLength, batch)
+            : null;
+      if (shared) {
+        logits = await this.sharedStep(embeds, pastLength, shared);
+        this.sharedKvSteps++;
+      } else ({ logits, cache } = await this.languageModel(embeds, pastLength, cache));
       pastLength += 1;
       timings.stepMs.push(performance.now() - mark);
     }

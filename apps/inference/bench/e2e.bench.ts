@@ -201,6 +201,26 @@ const RATIOS: [string, keyof CaseResult][] = [
   ["peak RSS", "peakRssMb"],
 ];
 
+/** One report from one engine's runs: their results together, the first run's load figures, the peak RSS. */
+function mergeRuns(reports: WorkerReport[]): WorkerReport | undefined {
+  const first = reports[0];
+  if (!first) return undefined;
+  const cached = first.cachedFirstAudioMs
+    ? Object.fromEntries(
+        Object.keys(first.cachedFirstAudioMs).map((name) => [
+          name,
+          median(reports.map((r) => r.cachedFirstAudioMs?.[name] ?? Number.NaN)),
+        ]),
+      )
+    : undefined;
+  return {
+    ...first,
+    peakRssMb: Math.max(...reports.map((r) => r.peakRssMb)),
+    results: reports.flatMap((r) => r.results),
+    ...(cached && { cachedFirstAudioMs: cached }),
+  };
+}
+
 /** How far both engines' token ids agree: "all 750" or "first 37 of 750/749". */
 function agreement(a: readonly number[] = [], b: readonly number[] = []): string {
   let same = 0;
@@ -256,54 +276,66 @@ async function main(): Promise<void> {
 
     const voiceFile = path.join(work, "voice.f32");
     const base = { bundle, dtype, threads, runs, cases, voiceFile } as const;
-    const ours = await runWorker(
-      { ...base, engine: "ours", out: path.join(work, "ours.json") },
-      "worker-ours.ts",
-    );
-
-    let peer: WorkerReport | undefined;
-    let peerStatus: string;
-    const peerWanted = !args["no-peer"];
-    if (!peerWanted) {
-      peerStatus = "skipped (--no-peer)";
-    } else {
-      const availability = ensurePeer(peerCache, true, (line) => console.log(`bench:e2e: ${line}`));
-      if (!availability.ok) {
-        peerStatus = `not run: ${availability.reason}`;
-        if (args.peer) console.error(`bench:e2e: peer requested but unavailable: ${availability.reason}`);
-      } else {
-        const peerDir = path.join(work, "peer", "chatterbox");
-        writePeerFolder(bundle, peerDir, {
-          variant: ours.variant!,
-          layers: ours.kv!.layers,
-          heads: ours.kv!.heads,
-          headDim: ours.kv!.headDim,
-          hidden: ours.hidden!,
-        });
-        try {
-          peer = await runWorker(
-            {
-              ...base,
-              engine: "peer",
-              out: path.join(work, "peer.json"),
-              peerDir,
-              peerModule: availability.module,
-              inputIds: ours.inputIds,
-              variant: ours.variant,
-              peerSpeechOnly: args["peer-speech-only"] ?? false,
-            },
-            "worker-peer.ts",
-          );
-          peerStatus = "ran";
-        } catch (error) {
-          peerStatus = `failed: ${error instanceof Error ? error.message : String(error)}`;
-          if (/out of data bounds/.test(peerStatus) && !args["peer-speech-only"]) {
-            peerStatus +=
-              " (its generate passed a non-speech id to conditional_decoder; --peer-speech-only bans those ids)";
-          }
+    // Runs alternate between the engines (ours, then the peer, then ours again...), each in a fresh process, so
+    // that both see the same machine: the speed of a shared VM drifts over minutes.
+    const oursRuns: WorkerReport[] = [];
+    const peerRuns: WorkerReport[] = [];
+    let peerStatus = "skipped (--no-peer)";
+    let peerSetup: { peerDir: string; peerModule: string } | undefined;
+    for (let run = 0; run < runs; run++) {
+      const oursRun = await runWorker(
+        { ...base, runs: 1, engine: "ours", out: path.join(work, `ours-${run}.json`) },
+        "worker-ours.ts",
+      );
+      for (const result of oursRun.results) result.run = run;
+      oursRuns.push(oursRun);
+      if (run === 0 && !args["no-peer"]) {
+        const availability = ensurePeer(peerCache, true, (line) => console.log(`bench:e2e: ${line}`));
+        if (!availability.ok) {
+          peerStatus = `not run: ${availability.reason}`;
+          if (args.peer) console.error(`bench:e2e: peer requested but unavailable: ${availability.reason}`);
+        } else {
+          const peerDir = path.join(work, "peer", "chatterbox");
+          writePeerFolder(bundle, peerDir, {
+            variant: oursRun.variant!,
+            layers: oursRun.kv!.layers,
+            heads: oursRun.kv!.heads,
+            headDim: oursRun.kv!.headDim,
+            hidden: oursRun.hidden!,
+          });
+          peerSetup = { peerDir, peerModule: availability.module };
         }
       }
+      if (!peerSetup) continue;
+      try {
+        const peerRun = await runWorker(
+          {
+            ...base,
+            runs: 1,
+            engine: "peer",
+            out: path.join(work, `peer-${run}.json`),
+            ...peerSetup,
+            inputIds: oursRun.inputIds,
+            variant: oursRun.variant,
+            peerSpeechOnly: args["peer-speech-only"] ?? false,
+          },
+          "worker-peer.ts",
+        );
+        for (const result of peerRun.results) result.run = run;
+        peerRuns.push(peerRun);
+        peerStatus = "ran";
+      } catch (error) {
+        peerStatus = `failed: ${error instanceof Error ? error.message : String(error)}`;
+        if (/out of data bounds/.test(peerStatus) && !args["peer-speech-only"]) {
+          peerStatus +=
+            " (its generate passed a non-speech id to conditional_decoder; --peer-speech-only bans those ids)";
+        }
+        peerSetup = undefined;
+        peerRuns.length = 0;
+      }
     }
+    const ours = mergeRuns(oursRuns)!;
+    const peer = mergeRuns(peerRuns);
     if (!peer)
       console.log(`bench:e2e: peer (${PEER_PACKAGE}@${PEER_VERSION}) ${peerStatus}; continuing without it`);
 

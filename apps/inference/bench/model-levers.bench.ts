@@ -1,4 +1,4 @@
-// `pnpm exec tsx bench/model-levers.bench.ts <bundleDir> [--dtype q4|fp32] [--threads N]`: the figures the
+// `pnpm exec tsx bench/model-levers.bench.ts <bundleDir> [--dtype q4|fp32] [--threads N] [--first-tokens N]`: the figures the
 // engine's speed levers are judged by, on one bundle (a full-size stand-in: `tts models make-standin`):
 // - prefill of the first and the second request with one voice (the second reuses the voice's KV prefix);
 // - time to first audio with that voice cached;
@@ -9,10 +9,16 @@ import { parseArgs } from "node:util";
 
 import { ChatterboxModel } from "../src/engine/model";
 import { resolveSettings } from "../src/engine/resolve-settings";
+import { DEFAULT_STREAMING } from "../src/engine/stream-decoder";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { dtype: { type: "string", default: "q4" }, threads: { type: "string", default: "2" } },
+  options: {
+    dtype: { type: "string", default: "q4" },
+    threads: { type: "string", default: "2" },
+    // TTS_STREAM_FIRST_TOKENS: tokens before the first streamed window (time to first audio).
+    "first-tokens": { type: "string", default: String(DEFAULT_STREAMING.firstChunkTokens) },
+  },
 });
 const dir = positionals[0];
 if (!dir) throw new Error("usage: model-levers.bench.ts <bundleDir> [--dtype q4|fp32] [--threads N]");
@@ -24,6 +30,7 @@ const model = await ChatterboxModel.load(dir, {
   dtype: values.dtype as "q4" | "fp32",
   device: "cpu",
   threads: Number(values.threads),
+  streaming: { ...DEFAULT_STREAMING, firstChunkTokens: Number(values["first-tokens"]) },
 });
 const voice = await model.defaultVoice();
 const run = (cfgWeight: number, maxTokens: number) =>
@@ -46,6 +53,7 @@ const figures: Record<string, number | string> = {
   variant: model.variant,
   dtype: String(values.dtype),
   threads: Number(values.threads),
+  "first streamed window (tokens)": Number(values["first-tokens"]),
   "prefill, first request (ms)": Math.round(first.timings.prefillMs),
   "prefill, second request, same voice (ms)": Math.round(second.timings.prefillMs),
   "time to first audio, cached voice (ms)": Math.round(second.timings.firstAudioMs),

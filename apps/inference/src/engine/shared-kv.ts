@@ -4,7 +4,7 @@ import type { KvLayout } from "./bundle";
 import { presentFor } from "./contract";
 
 /** Rows a shared cache grows by: it is re-laid out (one copy) once per this many steps. */
-export const SHARED_KV_BLOCK = 128;
+export const SHARED_KV_BLOCK = 32;
 
 type KvData = Float32Array | Uint16Array;
 

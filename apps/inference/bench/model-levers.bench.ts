@@ -1,5 +1,6 @@
-// `pnpm exec tsx bench/model-levers.bench.ts <bundleDir> [--dtype q4|fp32] [--threads N] [--first-tokens N]`: the figures the
-// engine's speed levers are judged by, on one bundle (a full-size stand-in: `tts models make-standin`):
+// `pnpm exec tsx bench/model-levers.bench.ts <bundleDir> [--dtype q4|fp32] [--threads N] [--first-tokens N]`:
+// the figures the engine's speed levers are judged by, on one bundle (a full-size stand-in from
+// `tts models make-standin`):
 // - prefill of the first and the second request with one voice (the second reuses the voice's KV prefix);
 // - time to first audio with that voice cached;
 // - median LM step (embed + language_model) with guidance off and, for English, on (a batch of two rows);

@@ -1,7 +1,8 @@
-// `pnpm exec tsx bench/pool-throughput.bench.ts <bundleDir> [--dtype q4|fp32] [--configs 1x2,2x1] [--tokens N]`:
-// throughput of the engine's worker pool (src/engine/engine.ts, the node's own) per pool shape. For each
-// WORKERSxTHREADS shape: one stream alone, then WORKERS streams at once (as many as the pool has workers), each
-// a different text generating N tokens (a forced-length stand-in makes exactly N). Figures: tokens/s of one
+// `pnpm exec tsx bench/pool-throughput.bench.ts <bundleDir> [--dtype q4|fp32] [--configs 1x2,2x1,1x2r2]
+// [--tokens N]`: throughput of the engine's worker pool (src/engine/engine.ts, the node's own) per pool shape.
+// For each WORKERSxTHREADS[rROWS] shape (ROWS: syntheses per worker sharing decode steps, TTS_BATCH_ROWS,
+// default 1): one stream alone, then WORKERS x ROWS streams at once (as many as the pool runs at once), each a
+// different text generating N tokens (a forced-length stand-in makes exactly N). Figures: tokens/s of one
 // stream, aggregate tokens/s of all streams (all tokens over the wall time from the first start to the last end),
 // their ratio, and the median LM step per stream. Without --configs: every split of the machine's cores into
 // workers of a power-of-two thread count, and the TTS_WORKERS=auto shape. Greedy, the bundle's default voice,
@@ -39,14 +40,13 @@ function defaultShapes(): [number, number][] {
   return shapes;
 }
 
-const shapes: [number, number][] = values.configs
+const shapes: [number, number, number][] = values.configs
   ? values.configs.split(",").map((c) => {
-      const [w, t] = c.split("x").map(Number);
-      if (!Number.isInteger(w) || !Number.isInteger(t) || w! < 1 || t! < 1)
-        throw new Error(`bad config ${c}`);
-      return [w!, t!];
+      const match = /^(\d+)x(\d+)(?:r(\d+))?$/.exec(c.trim());
+      if (!match) throw new Error(`bad config ${c} (WORKERSxTHREADS or WORKERSxTHREADSrROWS)`);
+      return [Number(match[1]), Number(match[2]), Number(match[3] ?? 1)];
     })
-  : defaultShapes();
+  : defaultShapes().map(([w, t]): [number, number, number] => [w, t, 1]);
 
 const TEXTS = [
   "The quick brown fox jumps over the lazy dog.",
@@ -64,6 +64,7 @@ const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.flo
 interface ShapeFigures {
   workers: number;
   threads: number;
+  rows: number;
   singleTokensPerSecond: number;
   aggregateTokensPerSecond: number;
   speedup: number;
@@ -71,13 +72,14 @@ interface ShapeFigures {
   concurrentStepMs: number;
 }
 
-async function measure(workers: number, threads: number): Promise<ShapeFigures> {
+async function measure(workers: number, threads: number, rows: number): Promise<ShapeFigures> {
   const engine = await Engine.start({
     modelDir: dir!,
     dtype: values.dtype as "q4" | "fp32",
     device: "cpu",
     threads,
     workers,
+    rowsPerWorker: rows,
   });
   try {
     const generation = resolveSettings(engine.info.variant, {
@@ -95,7 +97,7 @@ async function measure(workers: number, threads: number): Promise<ShapeFigures> 
     const singleMs = performance.now() - started;
 
     started = performance.now();
-    const all = await Promise.all(Array.from({ length: workers }, (_, i) => synth(i)));
+    const all = await Promise.all(Array.from({ length: workers * rows }, (_, i) => synth(i)));
     const allMs = performance.now() - started;
 
     const tokens = all.reduce((n, r) => n + r.tokens.length, 0);
@@ -104,6 +106,7 @@ async function measure(workers: number, threads: number): Promise<ShapeFigures> 
     return {
       workers,
       threads,
+      rows,
       singleTokensPerSecond: Number(single.toFixed(1)),
       aggregateTokensPerSecond: Number(aggregate.toFixed(1)),
       speedup: Number((aggregate / single).toFixed(2)),
@@ -116,14 +119,15 @@ async function measure(workers: number, threads: number): Promise<ShapeFigures> 
 }
 
 console.log(`pool throughput: ${dir} (${values.dtype}), ${cores} CPUs, ${TOKENS} tokens per stream`);
-const rows: ShapeFigures[] = [];
-for (const [workers, threads] of shapes) {
-  const figures = await measure(workers, threads);
-  rows.push(figures);
+const figuresByShape: ShapeFigures[] = [];
+for (const [workers, threads, rows] of shapes) {
+  const figures = await measure(workers, threads, rows);
+  figuresByShape.push(figures);
   console.log(
-    `${workers} worker(s) x ${threads} thread(s): one stream ${figures.singleTokensPerSecond} tokens/s ` +
-      `(step ${figures.singleStepMs} ms); ${workers} streams ${figures.aggregateTokensPerSecond} tokens/s in all ` +
-      `(step ${figures.concurrentStepMs} ms), ${figures.speedup}x`,
+    `${workers} worker(s) x ${threads} thread(s), ${rows} row(s) each: one stream ` +
+      `${figures.singleTokensPerSecond} tokens/s (step ${figures.singleStepMs} ms); ${workers * rows} streams ` +
+      `${figures.aggregateTokensPerSecond} tokens/s in all (step ${figures.concurrentStepMs} ms), ` +
+      `${figures.speedup}x`,
   );
 }
-console.log(JSON.stringify({ cpus: cores, tokens: TOKENS, rows }));
+console.log(JSON.stringify({ cpus: cores, tokens: TOKENS, shapes: figuresByShape }));

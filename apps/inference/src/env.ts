@@ -63,6 +63,8 @@ const envSchema = z.object({
   TTS_WORKERS: z.union([z.literal("auto"), count(1, 64)]).default("auto"),
   /** ORT threads per worker; defaults to OMP_NUM_THREADS (the usual OpenMP knob), else cores / workers. */
   TTS_THREADS: count(1, 256).optional(),
+  /** Syntheses one worker runs at once, sharing each decode step (continuous batching, for GPUs). */
+  TTS_BATCH_ROWS: count(1, 64).default(1),
   /** accuracy_level for 4-bit MatMulNBits: 4 (int8 activations, fastest on CPU) or `graph` (the export's own). */
   TTS_MATMUL_ACCURACY: z
     .enum(["4", "graph"], { message: 'expected "4" or "graph"' })

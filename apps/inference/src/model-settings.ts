@@ -25,6 +25,8 @@ export interface ModelSettings {
   cacheDir: string;
   threads: number;
   workers: number;
+  /** Syntheses per worker sharing decode steps (TTS_BATCH_ROWS). */
+  batchRows: number;
   /** accuracy_level 4-bit MatMulNBits nodes run at (TTS_MATMUL_ACCURACY; default 4). */
   matmulAccuracyLevel?: MatmulAccuracyLevel;
   hfToken?: string;
@@ -132,6 +134,7 @@ export function modelSettingsFromEnv(env: InferenceEnv): ModelSettings {
     cacheDir,
     threads,
     workers,
+    batchRows: env.TTS_BATCH_ROWS,
     matmulAccuracyLevel: env.TTS_MATMUL_ACCURACY,
     hfToken: env.HF_TOKEN,
     endpoint: env.HF_ENDPOINT,

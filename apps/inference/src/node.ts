@@ -270,6 +270,7 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
       ...loadOptions(model),
       modelDir: found.dir,
       workers: model.workers,
+      rowsPerWorker: model.batchRows,
       log: (message) => logger.warn(message),
       ...settings.engineHooks,
     });
@@ -322,6 +323,7 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
         provider: engine.info.provider,
         workers: model.workers,
         threads: model.threads,
+        batchRows: model.batchRows,
       },
       "model ready",
     );

@@ -120,3 +120,41 @@ describe("Engine worker faults", () => {
     expect(started.map((worker) => worker.threadId)).toEqual([-1]);
   });
 });
+
+describe("Engine rows per worker (continuous batching)", () => {
+  it("runs up to rowsPerWorker syntheses on one worker at once, queues the rest, and each gets its own result", async () => {
+    const alone = await start({ workers: 1 });
+    const texts = ["One.", "Two, a little longer.", "Three.", "Four!"];
+    const expected = [];
+    for (const text of texts) expected.push((await alone.synthesize({ text, options: options(20) })).tokens);
+
+    const engine = await start({ workers: 1, rowsPerWorker: 2 });
+    const started: number[] = [];
+    const results = texts.map((text, i) =>
+      engine.synthesize({ text, options: options(20) }, { onStart: () => started.push(i) }),
+    );
+    // Two start at once on the one worker; the others wait for a row.
+    expect(started).toEqual([0, 1]);
+    expect(engine.stats()).toMatchObject({ busy: 1, queued: 2 });
+    const closedOn = engine
+      .synthesize({ text: "Still running at close.", options: options(4000) })
+      .catch((error: unknown) => error);
+    expect((await Promise.all(results)).map((r) => r.tokens)).toEqual(expected);
+    expect(started).toEqual([0, 1, 2, 3]);
+    await engine.close();
+    expect(await closedOn).toBeInstanceOf(EngineError);
+  });
+
+  it("fails every synthesis of a worker that dies, and the replacement takes new ones", async () => {
+    const engine = await start({ workers: 1, rowsPerWorker: 2 });
+    const a = engine.synthesize(
+      { text: "First of two.", options: options(4000) },
+      { onToken: (n) => n === 3 && engine.simulateWorkerExit(0) },
+    );
+    const b = engine.synthesize({ text: "Second of two.", options: options(4000) });
+    await expect(a).rejects.toMatchObject({ code: "worker-died" });
+    await expect(b).rejects.toMatchObject({ code: "worker-died" });
+    const after = await engine.synthesize({ text: "After.", options: options(3) });
+    expect(after.tokens).toHaveLength(3);
+  });
+});

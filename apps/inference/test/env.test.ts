@@ -28,6 +28,7 @@ describe("parseEnv", () => {
       TTS_DTYPE: "q4",
       TTS_DEVICE: "auto",
       TTS_WORKERS: "auto",
+      TTS_BATCH_ROWS: 1,
       TTS_MATMUL_ACCURACY: 4,
       TTS_IDLE_UNLOAD_SECONDS: 0,
       HOME: "/tmp",

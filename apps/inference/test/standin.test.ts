@@ -184,3 +184,62 @@ describe("in-place KV steps (SharedKv)", () => {
     }
   });
 });
+
+describe("continuous batching (StepBatcher)", () => {
+  it.each(["turbo", "english"] as const)(
+    "%s: concurrent syntheses share LM steps, join and leave between them, and get their own tokens",
+    async (variant) => {
+      const dir = mkdtempSync(path.join(tmpdir(), `standin-batch-${variant}-`));
+      made.push(dir);
+      await makeStandinBundle(dir, small(variant, "fp32", 400));
+      const open = () => ChatterboxModel.load(dir, { dtype: "fp32", device: "cpu", threads: 1 });
+      const [batched, alone] = await Promise.all([open(), open()]);
+      try {
+        // Different texts (prefill lengths), limits (leaving times), sampling and, for English, guidance (two
+        // rows for one request).
+        const requests = [
+          { text: "A first request.", maxTokens: 40, greedy: true, cfgWeight: 0 },
+          {
+            text: "A second, longer request with more words in it.",
+            maxTokens: 25,
+            greedy: false,
+            cfgWeight: 0.5,
+          },
+          { text: "Third.", maxTokens: 30, greedy: false, cfgWeight: 0 },
+        ];
+        const run = (model: ChatterboxModel, r: (typeof requests)[number], hooks = {}) =>
+          model.synthesize(
+            r.text,
+            undefined,
+            {
+              ...resolveSettings(variant, { seed: 4, greedy: r.greedy, cfgWeight: r.cfgWeight }).generation,
+              maxTokens: r.maxTokens,
+            },
+            hooks,
+          );
+        const expected = [];
+        for (const r of requests) expected.push((await run(alone, r)).tokens);
+
+        // The third joins while the first two are already stepping together.
+        let joined: Promise<Awaited<ReturnType<typeof run>>> | undefined;
+        const first = run(batched, requests[0]!, {
+          onToken: (n: number) => {
+            if (n === 10) joined = run(batched, requests[2]!);
+          },
+        });
+        const second = run(batched, requests[1]!);
+        const [a, b] = await Promise.all([first, second]);
+        const c = await joined!;
+        expect([a.tokens, b.tokens, c.tokens]).toEqual(expected);
+
+        const steps = requests.reduce((n, r) => n + r.maxTokens - 1, 0);
+        expect(batched.sharedKvSteps).toBe(steps);
+        // Shared steps: fewer LM calls than steps, at least as many as the longest request's.
+        expect(batched.batchedRuns).toBeLessThan(steps - 20);
+        expect(batched.batchedRuns).toBeGreaterThanOrEqual(requests[0]!.maxTokens - 1);
+      } finally {
+        await Promise.all([batched.release(), alone.release()]);
+      }
+    },
+  );
+});

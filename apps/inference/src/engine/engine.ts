@@ -16,6 +16,11 @@ import {
 export interface EngineConfig extends Omit<WorkerConfig, "control"> {
   /** Worker threads, each with its own sessions (CPU throughput comes from several workers of a few threads). */
   workers: number;
+  /**
+   * Syntheses one worker runs at once, sharing each decode step (continuous batching; default 1). Worth it where
+   * a step costs about the same for several rows as for one, as on a GPU; on CPU, more workers do better.
+   */
+  rowsPerWorker?: number;
   log?: (message: string) => void;
   /** Waits between tries to replace a worker that could not start: `first` ms, doubling up to `max`. */
   respawnDelayMs?: { first: number; max: number };
@@ -77,7 +82,8 @@ interface Slot {
   worker: Worker;
   /** Shared flag the worker checks between decode steps (CRASH_NOW). */
   control: Int32Array;
-  running?: { id: number; task: PendingTask; cancel: Int32Array };
+  /** Syntheses on this worker, by message id (at most `rowsPerWorker`; they share decode steps). */
+  running: Map<number, { task: PendingTask; cancel: Int32Array }>;
   /** Voice keys this worker has conditioning for, to route repeat voices back to it. */
   voices: Set<string>;
   /** Told to crash (fault-test hook): takes no new job, and no longer counts as a worker. */
@@ -137,7 +143,7 @@ export class Engine {
   stats() {
     return {
       workers: this.liveWorkers(),
-      busy: this.slots.filter((slot) => slot.running).length,
+      busy: this.slots.filter((slot) => slot.running.size > 0).length,
       queued: this.queue.length,
       encoderRuns: this.encoderRuns,
       workersStarted: this.workersStarted,
@@ -179,7 +185,7 @@ export class Engine {
     if (!slot) throw new RangeError(`no worker ${index}`);
     slot.crashing = true;
     // Only between decode steps: ending a thread while ONNX Runtime is inside run() aborts the whole process.
-    if (slot.running) Atomics.store(slot.control, 0, CRASH_NOW);
+    if (slot.running.size > 0) Atomics.store(slot.control, 0, CRASH_NOW);
     else slot.worker.postMessage({ type: "crash" } satisfies CrashMessage);
   }
 
@@ -196,8 +202,8 @@ export class Engine {
   private async stopWorker(slot: Slot): Promise<void> {
     // Listening first: a worker told to crash may exit while its job is being cancelled.
     const exited = new Promise<void>((resolve) => slot.worker.once("exit", () => resolve()));
-    if (slot.running) Atomics.store(slot.running.cancel, 0, 1);
-    for (let waited = 0; slot.running && waited < 10_000; waited += 10) {
+    for (const { cancel } of slot.running.values()) Atomics.store(cancel, 0, 1);
+    for (let waited = 0; slot.running.size > 0 && waited < 10_000; waited += 10) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     slot.worker.postMessage({ type: "exit" } satisfies ExitMessage);
@@ -212,20 +218,25 @@ export class Engine {
       pending.reject(new EngineError("Synthesis cancelled while queued.", "cancelled"));
       return;
     }
-    const slot = this.slots.find((s) => s.running?.task === pending);
-    if (slot?.running) Atomics.store(slot.running.cancel, 0, 1);
+    for (const slot of this.slots)
+      for (const running of slot.running.values())
+        if (running.task === pending) Atomics.store(running.cancel, 0, 1);
   }
 
   private dispatch(): void {
     while (this.queue.length > 0) {
-      const idle = this.slots.filter((slot) => !slot.running && !slot.crashing);
-      if (idle.length === 0) return;
+      const rows = this.config.rowsPerWorker ?? 1;
+      const open = this.slots.filter((slot) => slot.running.size < rows && !slot.crashing);
+      if (open.length === 0) return;
       const task = this.queue.shift()!;
       const key = task.message.voice?.key;
-      const slot = idle.find((s) => key !== undefined && s.voices.has(key)) ?? idle[0]!;
+      // The least busy worker, preferring one that holds the voice already.
+      const least = Math.min(...open.map((slot) => slot.running.size));
+      const candidates = open.filter((slot) => slot.running.size === least);
+      const slot = candidates.find((s) => key !== undefined && s.voices.has(key)) ?? candidates[0]!;
       const cancel = new Int32Array(new SharedArrayBuffer(4));
       const id = this.nextId++;
-      slot.running = { id, task, cancel };
+      slot.running.set(id, { task, cancel });
       if (key !== undefined) slot.voices.add(key);
       slot.worker.postMessage({ ...task.message, id, cancel: cancel.buffer });
       task.onStart?.();
@@ -237,7 +248,7 @@ export class Engine {
   }
 
   private adopt({ worker, control }: StartedWorker): void {
-    const slot: Slot = { worker, control, voices: new Set() };
+    const slot: Slot = { worker, control, voices: new Set(), running: new Map() };
     this.slots.push(slot);
     this.workersStarted++;
     worker.on("message", (message: FromWorker) => this.onMessage(slot, message));
@@ -297,8 +308,9 @@ export class Engine {
   }
 
   private onMessage(slot: Slot, message: FromWorker): void {
-    const running = slot.running;
-    if (!running || !("id" in message) || message.id !== running.id) return;
+    if (!("id" in message)) return;
+    const running = slot.running.get(message.id);
+    if (!running) return;
     if (message.type === "token") {
       running.task.onToken?.(message.generated);
       return;
@@ -307,9 +319,10 @@ export class Engine {
       running.task.onAudio?.(message.samples);
       return;
     }
-    slot.running = undefined;
+    slot.running.delete(message.id);
     // It finished before its next decode step could see CRASH_NOW.
-    if (slot.crashing) slot.worker.postMessage({ type: "crash" } satisfies CrashMessage);
+    if (slot.crashing && slot.running.size === 0)
+      slot.worker.postMessage({ type: "crash" } satisfies CrashMessage);
     if (message.type === "result") {
       this.encoderRunsByWorker.set(slot.worker, message.encoderRuns);
       running.task.resolve(message.result);
@@ -324,10 +337,10 @@ export class Engine {
   private onExit(slot: Slot, code: number): void {
     const index = this.slots.indexOf(slot);
     if (index >= 0) this.slots.splice(index, 1);
-    const running = slot.running;
-    slot.running = undefined;
-    if (running) {
-      running.task.reject(
+    const running = [...slot.running.values()];
+    slot.running.clear();
+    for (const { task } of running) {
+      task.reject(
         new EngineError(
           `The inference worker stopped unexpectedly (exit code ${code}) during this synthesis. Try again.`,
           "worker-died",
@@ -343,7 +356,14 @@ export class Engine {
 /** Starts one worker thread and resolves once its model is loaded. */
 export function startEngineWorker(config: EngineConfig): Promise<StartedWorker> {
   // Only data crosses into the thread: the hooks and functions stay here.
-  const { log: _log, workers: _workers, respawnDelayMs: _delay, spawnWorker: _spawn, ...rest } = config;
+  const {
+    log: _log,
+    workers: _workers,
+    rowsPerWorker: _rows,
+    respawnDelayMs: _delay,
+    spawnWorker: _spawn,
+    ...rest
+  } = config;
   const control = new Int32Array(new SharedArrayBuffer(4));
   const workerConfig: WorkerConfig = { ...rest, control: control.buffer };
   return new Promise((resolve, reject) => {

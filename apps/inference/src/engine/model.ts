@@ -24,6 +24,7 @@ import { applyCfg, sampleToken, validateSamplingParams, type SamplingParams } fr
 import { createRng } from "./rng";
 import { createSessions, openSessionFile, type MatmulAccuracyLevel, type Provider } from "./sessions";
 import { SharedKv } from "./shared-kv";
+import { StepBatcher, type BatchMember } from "./step-batcher";
 import { DEFAULT_STREAMING, StreamDecoder, windowsFor, type StreamingOptions } from "./stream-decoder";
 import { normalizeText } from "./text-normalize";
 import { loadTokenizer, type TextTokenizer } from "./text-tokens";
@@ -49,8 +50,9 @@ export interface LoadOptions {
   spinning?: boolean;
   /**
    * Voices whose language-model KV cache over the conditioning prefix stays cached (most recently used kept;
-   * default 4; 0 turns the reuse off). Requests with English guidance (two rows) prefill in full. Each holds layers x 2 x prefix rows x hidden KV values (about
-   * 70 MB for the published Turbo), hence a smaller bound than voiceCacheSize.
+   * default 4; 0 turns the reuse off). Requests with English guidance (two rows) prefill in full. Each holds
+   * layers x 2 x prefix rows x hidden KV values (about 70 MB for the published Turbo), hence a smaller bound
+   * than voiceCacheSize.
    */
   voicePrefixCacheSize?: number;
   /**
@@ -205,10 +207,15 @@ export class ChatterboxModel {
   lastPrefillLength = 0;
   /** LM runs over a voice's conditioning prefix alone (prefix-cache misses). */
   prefixRuns = 0;
-  /** Decode steps run on shared KV buffers (see SharedKv). */
+  /** Decode steps run on shared KV buffers, through the step batcher (see StepBatcher). */
   sharedKvSteps = 0;
-  /** Per batch size: whether the LM passed the shared-KV check. */
-  private readonly sharedKvChecks = new Map<number, boolean>();
+  /** language_model calls the step batcher made: fewer than sharedKvSteps when syntheses shared steps. */
+  get batchedRuns(): number {
+    return this.batcher?.runs ?? 0;
+  }
+  /** Whether the LM passed the batching check (see stepBatcher). */
+  private batcherCheck: Promise<boolean> | undefined;
+  private batcher: StepBatcher | undefined;
   /** Per voice key: the LM's KV cache after the conditioning rows (LRU, bounded by voicePrefixCacheSize). */
   private readonly prefixes = new Map<string, VoicePrefix>();
   private readonly voices = new Map<string, Conditioning>();
@@ -364,17 +371,45 @@ export class ChatterboxModel {
     return { logits: out.logits!, cache };
   }
 
-  /** One decode step on a shared cache (see SharedKv): the step's KV row is written into its buffers in place. */
-  private async sharedStep(embeds: ort.Tensor, pastLength: number, shared: SharedKv): Promise<ort.Tensor> {
-    const { past, present } = shared.step(pastLength);
+  /**
+   * One decode step over every row of `kv` (see StepBatcher): each row at its own length, through a
+   * right-padded attention mask, and its new KV row written into the shared buffers in place.
+   */
+  private async batchStep(embeds: ort.Tensor, kv: SharedKv, quiet = false): Promise<ort.Tensor> {
+    const rows = kv.order;
+    const total = Math.max(...rows.map((row) => row.length)) + 1;
+    const mask = new BigInt64Array(rows.length * total);
+    for (const [i, row] of rows.entries()) mask.fill(1n, i * total, i * total + row.length + 1);
+    const feeds: Record<string, ort.Tensor> = {
+      inputs_embeds: embeds,
+      attention_mask: new ort.Tensor("int64", mask, [rows.length, total]),
+    };
+    if (this.variant === "turbo") {
+      const positions = BigInt64Array.from(rows, (row) => BigInt(row.length));
+      feeds.position_ids = new ort.Tensor("int64", positions, [rows.length, 1]);
+    }
+    const { past, present } = kv.step();
     // Every output is fetched (the others left to ORT), so the binding names its results in graph order.
     const fetches: Record<string, ort.Tensor | null> = {};
     for (const name of this.sessions.language_model.outputNames) fetches[name] = present[name] ?? null;
+    // The check's runs may fail on a graph without the support: that is an answer, not an error to log.
     const out = await this.sessions.language_model.run(
-      { ...this.lmInputs(embeds, pastLength), ...past },
+      { ...feeds, ...past },
       fetches,
+      quiet ? { logSeverityLevel: 4 } : {},
     );
     return out.logits!;
+  }
+
+  private newBatcher(hidden: number, quiet = false): StepBatcher {
+    return new StepBatcher(new SharedKv(this.kv), hidden, (embeds, kv) => this.batchStep(embeds, kv, quiet));
+  }
+
+  /** inputs_embeds' width, when the graph declares it. */
+  private hiddenSize(): number | undefined {
+    const meta = this.sessions.language_model.inputMetadata.find((m) => m.name === "inputs_embeds");
+    const hidden = meta?.isTensor ? meta.shape[2] : undefined;
+    return typeof hidden === "number" ? hidden : undefined;
   }
 
   /** inputs_embeds, the attention mask over past + new rows and (Turbo) their positions. */
@@ -395,44 +430,51 @@ export class ChatterboxModel {
   }
 
   /**
-   * Whether this LM may run decode steps on shared past/present buffers: two steps on them must give the logits
-   * of the copying path (GroupQueryAttention passes; attention built from Concat, as in the tiny graphs, does
-   * not, and neither does anything unexpected in a graph). Checked once per batch size, on made-up rows.
+   * The batcher every decode loop steps through, when this LM can run steps on shared past/present buffers with
+   * rows of different lengths: two sequences of 3 and 5 positions stepped together twice must give the copying
+   * path's logits (GroupQueryAttention passes; attention built from Concat, as in the tiny graphs, does not, and
+   * neither does anything unexpected in a graph). Checked once, on made-up rows.
    */
-  private async sharedKvWorks(batch: number): Promise<boolean> {
-    let works = this.sharedKvChecks.get(batch);
-    if (works === undefined) {
-      works = await this.checkSharedKv(batch).catch(() => false);
-      this.sharedKvChecks.set(batch, works);
-    }
-    return works;
+  private async stepBatcher(): Promise<StepBatcher | undefined> {
+    if (!this.shareKv) return undefined;
+    this.batcherCheck ??= this.checkBatching().catch(() => false);
+    if (!(await this.batcherCheck)) return undefined;
+    this.batcher ??= this.newBatcher(this.hiddenSize()!);
+    return this.batcher;
   }
 
-  private async checkSharedKv(batch: number): Promise<boolean> {
-    const meta = this.sessions.language_model.inputMetadata.find((m) => m.name === "inputs_embeds");
-    const hidden = meta?.isTensor ? meta.shape[2] : undefined;
-    if (typeof hidden !== "number") return false;
+  private async checkBatching(): Promise<boolean> {
+    const hidden = this.hiddenSize();
+    if (hidden === undefined) return false;
+    const batcher = this.newBatcher(hidden, true);
     const rows = (count: number, seed: number) =>
       new ort.Tensor(
         "float32",
-        Float32Array.from({ length: batch * count * hidden }, (_, i) => 0.5 * Math.sin(0.7 * i + seed)),
-        [batch, count, hidden],
+        Float32Array.from({ length: count * hidden }, (_, i) => 0.5 * Math.sin(0.7 * i + seed)),
+        [1, count, hidden],
       );
-    const prompt = 3;
-    let { cache } = await this.languageModel(rows(prompt, 0), 0, this.emptyCache(batch));
-    const shared = SharedKv.from(this.kv, cache, prompt, batch);
-    for (let step = 0; step < 2; step++) {
-      const embeds = rows(1, step + 1);
-      const copied = await this.languageModel(embeds, prompt + step, cache);
-      cache = copied.cache;
-      const logits = await this.sharedStep(embeds, prompt + step, shared);
-      const a = floatData(copied.logits);
-      const b = floatData(logits);
-      let scale = 1;
-      for (const x of a) scale = Math.max(scale, Math.abs(x));
-      if (a.length !== b.length || a.some((x, i) => !(Math.abs(x - b[i]!) <= 1e-4 * scale))) return false;
+    const prompts = [3, 5];
+    const caches: Record<string, ort.Tensor>[] = [];
+    const members: BatchMember[] = [];
+    for (const [i, prompt] of prompts.entries()) {
+      const { cache } = await this.languageModel(rows(prompt, i), 0, this.emptyCache(1));
+      caches.push(cache);
+      members.push(batcher.join(cache, 1, prompt));
     }
-    return true;
+    for (let step = 0; step < 2; step++) {
+      const embeds = prompts.map((_, i) => rows(1, 10 + 2 * step + i));
+      const batched = await Promise.all(members.map((member, i) => batcher.step(member, embeds[i]!)));
+      for (const [i, prompt] of prompts.entries()) {
+        const copied = await this.languageModel(embeds[i]!, prompt + step, caches[i]!);
+        caches[i] = copied.cache;
+        const a = floatData(copied.logits);
+        const b = floatData(batched[i]!);
+        let scale = 1;
+        for (const x of a) scale = Math.max(scale, Math.abs(x));
+        if (a.length !== b.length || a.some((x, k) => !(Math.abs(x - b[k]!) <= 1e-4 * scale))) return false;
+      }
+    }
+    return batcher.runs === 2;
   }
 
   /** The LM's KV cache over `conditioning`'s audio_features rows (batch 1), from the cache or computed now. */
@@ -562,44 +604,49 @@ export class ChatterboxModel {
     const sampled: number[] = [];
     const penalized = () => (this.variant === "turbo" && sampled.length > 0 ? sampled : generated);
     let stopReason: SynthesisResult["stopReason"] = "max-tokens";
-    // Decided at the first step: in-place KV buffers when the graph supports them, else the copying path.
-    let shared: SharedKv | null | undefined;
-    for (let step = 0; ; step++) {
-      const token = sampleToken(
-        this.lastRow(logits, guided, options.cfgWeight),
-        penalized(),
-        options.sampling,
-        rng,
-      );
-      if (token === STOP_SPEECH) {
-        stopReason = "stop-token";
-        break;
+    // Decided at the first step: the batcher (shared in-place KV, steps taken with any other synthesis running
+    // on this model) when the graph supports it, else the copying path. Left before the last decoder run.
+    let batcher: StepBatcher | undefined;
+    let member: BatchMember | undefined;
+    try {
+      for (let step = 0; ; step++) {
+        const token = sampleToken(
+          this.lastRow(logits, guided, options.cfgWeight),
+          penalized(),
+          options.sampling,
+          rng,
+        );
+        if (token === STOP_SPEECH) {
+          stopReason = "stop-token";
+          break;
+        }
+        generated.push(token);
+        sampled.push(token);
+        hooks.onToken?.(generated.length - 1);
+        if (token < SPEECH_CODES) {
+          speech.push(token);
+          await stream.push(speech);
+        }
+        if (generated.length - 1 >= options.maxTokens) break;
+        mark = performance.now();
+        const embeds = await this.stepEmbeds(
+          token,
+          batch,
+          english ? { positions: [step + 1], exaggeration: options.exaggeration } : undefined,
+        );
+        if (step === 0) {
+          batcher = await this.stepBatcher();
+          member = batcher?.join(cache, batch, pastLength);
+        }
+        if (batcher && member) {
+          logits = await batcher.step(member, embeds);
+          this.sharedKvSteps++;
+        } else ({ logits, cache } = await this.languageModel(embeds, pastLength, cache));
+        pastLength += 1;
+        timings.stepMs.push(performance.now() - mark);
       }
-      generated.push(token);
-      sampled.push(token);
-      hooks.onToken?.(generated.length - 1);
-      if (token < SPEECH_CODES) {
-        speech.push(token);
-        await stream.push(speech);
-      }
-      if (generated.length - 1 >= options.maxTokens) break;
-      mark = performance.now();
-      const embeds = await this.stepEmbeds(
-        token,
-        batch,
-        english ? { positions: [step + 1], exaggeration: options.exaggeration } : undefined,
-      );
-      if (shared === undefined)
-        shared =
-          this.shareKv && (await this.sharedKvWorks(batch))
-            ? SharedKv.from(this.kv, cache, pastLength, batch)
-            : null;
-      if (shared) {
-        logits = await this.sharedStep(embeds, pastLength, shared);
-        this.sharedKvSteps++;
-      } else ({ logits, cache } = await this.languageModel(embeds, pastLength, cache));
-      pastLength += 1;
-      timings.stepMs.push(performance.now() - mark);
+    } finally {
+      if (member) batcher!.leave(member);
     }
 
     const ending = english ? [] : new Array<number>(TURBO_SILENCE_COUNT).fill(TURBO_SILENCE_TOKEN);

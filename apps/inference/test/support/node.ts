@@ -53,6 +53,7 @@ export async function startTestNode(
       cacheDir: temp("tts-cache-"),
       threads: 1,
       workers: 1,
+      batchRows: 1,
       endpoint: "http://127.0.0.1:9",
       streaming: DEFAULT_STREAMING,
     },

@@ -8,6 +8,14 @@ export const SHARED_KV_BLOCK = 32;
 
 type KvData = Float32Array | Uint16Array;
 
+/** Row `index` of `from` (a cache's buffers, or a prefill's tensors), its positions `stride` apart. */
+interface Source {
+  row: KvRow;
+  index: number;
+  stride: number;
+  from: Map<string, KvData> | Record<string, ort.Tensor>;
+}
+
 /** One sequence's place in a SharedKv: how many of its cache rows are valid. */
 export interface KvRow {
   length: number;
@@ -27,10 +35,6 @@ export class SharedKv {
 
   constructor(private readonly layout: KvLayout) {}
 
-  get size(): number {
-    return this.rows.length;
-  }
-
   /** The rows in batch order. */
   get order(): readonly KvRow[] {
     return this.rows;
@@ -43,7 +47,7 @@ export class SharedKv {
   add(rows: readonly KvRow[], cache: Record<string, ort.Tensor>): void {
     const length = rows[0]?.length ?? 0;
     const sources = [
-      ...this.rows.map((row, index) => ({ row, index, stride: this.capacity, from: this.buffers })),
+      ...this.current(),
       ...rows.map((row, index) => ({ row, index, stride: length, from: cache })),
     ];
     this.relayout(sources, Math.max(this.capacity, roundUp(length + 1)));
@@ -51,9 +55,7 @@ export class SharedKv {
 
   /** Drops `rows` (a finished sequence), keeping the others in order. */
   remove(rows: readonly KvRow[]): void {
-    const kept = this.rows
-      .map((row, index) => ({ row, index, stride: this.capacity, from: this.buffers }))
-      .filter(({ row }) => !rows.includes(row));
+    const kept = this.current().filter(({ row }) => !rows.includes(row));
     if (kept.length === this.rows.length) return;
     this.relayout(kept, this.capacity);
   }
@@ -64,15 +66,7 @@ export class SharedKv {
    */
   step(): { past: Record<string, ort.Tensor>; present: Record<string, ort.Tensor> } {
     const longest = Math.max(...this.rows.map((row) => row.length));
-    if (longest + 1 > this.capacity) {
-      const sources = this.rows.map((row, index) => ({
-        row,
-        index,
-        stride: this.capacity,
-        from: this.buffers,
-      }));
-      this.relayout(sources, roundUp(longest + 1));
-    }
+    if (longest + 1 > this.capacity) this.relayout(this.current(), roundUp(longest + 1));
     const dims = [this.rows.length, this.layout.heads, this.capacity, this.layout.headDim];
     const past: Record<string, ort.Tensor> = {};
     const present: Record<string, ort.Tensor> = {};
@@ -84,19 +78,13 @@ export class SharedKv {
     return { past, present };
   }
 
-  /**
-   * New buffers of `capacity` positions holding each source row's valid positions, in the given order. A source
-   * is row `index` of `from` (this cache's buffers, or a prefill's tensors), laid out `stride` positions apart.
-   */
-  private relayout(
-    sources: {
-      row: KvRow;
-      index: number;
-      stride: number;
-      from: Map<string, KvData> | Record<string, ort.Tensor>;
-    }[],
-    capacity: number,
-  ): void {
+  /** This cache's rows as relayout sources. */
+  private current(): Source[] {
+    return this.rows.map((row, index) => ({ row, index, stride: this.capacity, from: this.buffers }));
+  }
+
+  /** New buffers of `capacity` positions holding each source row's valid positions, in the given order. */
+  private relayout(sources: Source[], capacity: number): void {
     const { heads, headDim, type } = this.layout;
     const buffers = new Map<string, KvData>();
     for (const name of this.layout.pastNames) {

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { Variant } from "@tts/api";
 
 import { SAMPLES_PER_TOKEN } from "../src/engine/contract";
-import { ChatterboxModel } from "../src/engine/model";
+import { ChatterboxModel, type LoadOptions } from "../src/engine/model";
 import { resolveSettings } from "../src/engine/resolve-settings";
 import { SHARED_KV_BLOCK } from "../src/engine/shared-kv";
 import {
@@ -37,6 +37,15 @@ const made: string[] = [];
 afterAll(() => {
   for (const dir of made) rmSync(dir, { recursive: true, force: true });
 });
+
+/** A small fp32 stand-in bundle in a temp folder, and a loader for it (one thread, CPU, `extra` options). */
+async function fp32Standin(name: string, variant: Variant, tokens: number) {
+  const dir = mkdtempSync(path.join(tmpdir(), `standin-${name}-`));
+  made.push(dir);
+  await makeStandinBundle(dir, small(variant, "fp32", tokens));
+  return (extra: Partial<LoadOptions> = {}) =>
+    ChatterboxModel.load(dir, { dtype: "fp32", device: "cpu", threads: 1, ...extra });
+}
 
 describe("stand-in bundles (reduced dimensions)", () => {
   it("q4 LM: every large MatMul is a com.microsoft MatMulNBits with the published attributes", () => {
@@ -123,18 +132,11 @@ describe("stand-in attention (GroupQueryAttention)", () => {
   it.each(["turbo", "english"] as const)(
     "%s: a cached voice prefix and in-place KV steps give the tokens of a full prefill and copied KV",
     async (variant) => {
-      const dir = mkdtempSync(path.join(tmpdir(), `standin-prefix-${variant}-`));
-      made.push(dir);
-      await makeStandinBundle(dir, small(variant, "fp32", 40));
-      const open = (voicePrefixCacheSize: number, sharedKv: boolean) =>
-        ChatterboxModel.load(dir, {
-          dtype: "fp32",
-          device: "cpu",
-          threads: 1,
-          voicePrefixCacheSize,
-          sharedKv,
-        });
-      const [reuse, full] = await Promise.all([open(4, true), open(0, false)]);
+      const open = await fp32Standin(`prefix-${variant}`, variant, 40);
+      const [reuse, full] = await Promise.all([
+        open({ voicePrefixCacheSize: 4, sharedKv: true }),
+        open({ voicePrefixCacheSize: 0, sharedKv: false }),
+      ]);
       try {
         // English positions are rotary, counted by the attention from the cache's length: a prefix computed
         // apart must leave the text at the positions a full prefill gives it. Guided (two-row) requests must
@@ -163,12 +165,8 @@ describe("stand-in attention (GroupQueryAttention)", () => {
 
 describe("in-place KV steps (SharedKv)", () => {
   it(`grow their buffers past ${SHARED_KV_BLOCK} rows and still match the copying path token for token`, async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "standin-shared-kv-"));
-    made.push(dir);
-    await makeStandinBundle(dir, small("turbo", "fp32", 400));
-    const open = (sharedKv: boolean) =>
-      ChatterboxModel.load(dir, { dtype: "fp32", device: "cpu", threads: 1, sharedKv });
-    const [shared, copied] = await Promise.all([open(true), open(false)]);
+    const open = await fp32Standin("shared-kv", "turbo", 400);
+    const [shared, copied] = await Promise.all([open({ sharedKv: true }), open({ sharedKv: false })]);
     try {
       const generation = {
         ...resolveSettings("turbo", { seed: 9, greedy: false }).generation,
@@ -189,10 +187,7 @@ describe("continuous batching (StepBatcher)", () => {
   it.each(["turbo", "english"] as const)(
     "%s: concurrent syntheses share LM steps, join and leave between them, and get their own tokens",
     async (variant) => {
-      const dir = mkdtempSync(path.join(tmpdir(), `standin-batch-${variant}-`));
-      made.push(dir);
-      await makeStandinBundle(dir, small(variant, "fp32", 400));
-      const open = () => ChatterboxModel.load(dir, { dtype: "fp32", device: "cpu", threads: 1 });
+      const open = await fp32Standin(`batch-${variant}`, variant, 400);
       const [batched, alone] = await Promise.all([open(), open()]);
       try {
         // Different texts (prefill lengths), limits (leaving times), sampling and, for English, guidance (two

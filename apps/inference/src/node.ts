@@ -139,6 +139,8 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
     onSweepError: (error) => logger.warn({ err: error }, "storage sweep failed"),
   });
   let engine: Engine | undefined;
+  /** Workers being started: shutdown waits for them, since a thread ended inside ONNX Runtime aborts the process. */
+  let loading: Promise<Engine> | undefined;
   let draining = false;
   const status: Omit<ModelStatus, "notReady"> & { problem: NotReady | null } = {
     state: "loading",
@@ -266,9 +268,20 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
     });
     status.manifest = found.manifest;
     report({ category: "loading", advice: "The model is loading." });
+    loading = startEngine(found.dir);
+    try {
+      return await loading;
+    } finally {
+      loading = undefined;
+    }
+  };
+
+  /** Starts the workers and warms each up once. */
+  const startEngine = async (modelDir: string): Promise<Engine> => {
+    const { model } = settings;
     const started = await Engine.start({
       ...loadOptions(model),
-      modelDir: found.dir,
+      modelDir,
       workers: model.workers,
       rowsPerWorker: model.batchRows,
       log: (message) => logger.warn(message),
@@ -357,7 +370,8 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
         );
         http.cutOff();
       }
-      await engine?.close();
+      const loaded = await loading?.catch(() => undefined);
+      await (engine ?? loaded)?.close();
       await encoders.close();
       server.closeAllConnections();
       await closed;

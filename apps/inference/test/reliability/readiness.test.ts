@@ -96,3 +96,43 @@ describe("a node whose worker cannot be replaced", () => {
     await expect.poll(async () => (await t.client().tts.get.query({ id: job.id })).status).toBe("done");
   });
 });
+
+describe("shutdown while the model loads", () => {
+  it("waits for the workers being started and closes them, so none is ended inside ONNX Runtime", async () => {
+    const probe = await startTestNode();
+    await probe.stop();
+    const root = mkdtempSync(path.join(tmpdir(), "tts-loading-"));
+    cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const exits: Promise<number>[] = [];
+    const node = await createInferenceNode(
+      {
+        ...probe.settings,
+        dataDir: path.join(root, "data"),
+        engineHooks: {
+          // The worker loads its sessions, then the engine start is held here: the model is still loading.
+          spawnWorker: async (config) => {
+            const started = await startEngineWorker(config);
+            exits.push(new Promise((resolve) => started.worker.once("exit", resolve)));
+            await gate;
+            return started;
+          },
+        },
+      },
+      createLogger("silent"),
+    );
+    await node.listen(0, "127.0.0.1");
+    await expect.poll(() => exits.length).toBe(1);
+
+    let stopped = false;
+    const shutdown = node.shutdown().then(() => (stopped = true));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(stopped).toBe(false);
+    release();
+    await shutdown;
+    // The worker was told to exit and did, before shutdown returned (an abort would end the test process).
+    expect(await Promise.race([exits[0], Promise.resolve("running")])).toBe(0);
+    await node.ready.catch(() => undefined);
+  });
+});

@@ -366,7 +366,20 @@ export class ChatterboxModel {
     pastLength: number,
     past: Record<string, ort.Tensor>,
   ): Promise<{ logits: ort.Tensor; cache: Record<string, ort.Tensor> }> {
-    const out = await this.sessions.language_model.run({ ...this.lmInputs(embeds, pastLength), ...past });
+    const [batch = 1, length = 0] = embeds.dims;
+    const total = pastLength + length;
+    const feeds: Record<string, ort.Tensor> = {
+      inputs_embeds: embeds,
+      attention_mask: new ort.Tensor("int64", this.onesView(batch * total), [batch, total]),
+      ...past,
+    };
+    if (this.variant === "turbo") {
+      const positions = new BigInt64Array(batch * length);
+      for (let b = 0; b < batch; b++)
+        for (let i = 0; i < length; i++) positions[b * length + i] = BigInt(pastLength + i);
+      feeds.position_ids = new ort.Tensor("int64", positions, [batch, length]);
+    }
+    const out = await this.sessions.language_model.run(feeds);
     const cache = Object.fromEntries(this.kv.pastNames.map((name) => [name, out[presentFor(name)]!]));
     return { logits: out.logits!, cache };
   }
@@ -410,23 +423,6 @@ export class ChatterboxModel {
     const meta = this.sessions.language_model.inputMetadata.find((m) => m.name === "inputs_embeds");
     const hidden = meta?.isTensor ? meta.shape[2] : undefined;
     return typeof hidden === "number" ? hidden : undefined;
-  }
-
-  /** inputs_embeds, the attention mask over past + new rows and (Turbo) their positions. */
-  private lmInputs(embeds: ort.Tensor, pastLength: number): Record<string, ort.Tensor> {
-    const [batch = 1, length = 0] = embeds.dims;
-    const total = pastLength + length;
-    const feeds: Record<string, ort.Tensor> = {
-      inputs_embeds: embeds,
-      attention_mask: new ort.Tensor("int64", this.onesView(batch * total), [batch, total]),
-    };
-    if (this.variant === "turbo") {
-      const positions = new BigInt64Array(batch * length);
-      for (let b = 0; b < batch; b++)
-        for (let i = 0; i < length; i++) positions[b * length + i] = BigInt(pastLength + i);
-      feeds.position_ids = new ort.Tensor("int64", positions, [batch, length]);
-    }
-    return feeds;
   }
 
   /**

@@ -143,6 +143,25 @@ describe.each(["turbo", "english"] as const)("%s tiny-random bundle", (variant) 
     await model.release();
   });
 
+  it("a throwing onToken (how a worker cancels) ends generation at that step, with no step after it", async () => {
+    const bundle = await tinyBundle({ variant, stopAfter: null });
+    const model = await load(bundle.dir);
+    const seen: number[] = [];
+    const stop = new Error("cancelled");
+    const running = model.synthesize("Cancel me.", undefined, options(variant, { maxTokens: 200 }), {
+      onToken: (n) => {
+        seen.push(n);
+        if (n === 5) throw stop;
+      },
+    });
+    await expect(running).rejects.toBe(stop);
+    expect(seen).toEqual([1, 2, 3, 4, 5]);
+    // The model stays usable after a cancelled run.
+    const next = await model.synthesize("Next.", undefined, options(variant, { maxTokens: 3 }));
+    expect(next.tokens).toHaveLength(3);
+    await model.release();
+  });
+
   it("same seed gives a byte-identical WAV; greedy gives identical tokens; another seed differs", async () => {
     const bundle = await tinyBundle({ variant, stopAfter: 30 });
     const model = await load(bundle.dir);

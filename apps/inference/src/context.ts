@@ -1,4 +1,4 @@
-import type { ApiContext, AudioFormat, ModelStatus, TtsService, VoiceService } from "@tts/api";
+import type { ApiContext } from "@tts/api";
 
 import packageJson from "../package.json" with { type: "json" };
 import { listRuntimeBackends, onnxRuntimeVersion } from "./onnx/backends";
@@ -6,12 +6,9 @@ import { listRuntimeBackends, onnxRuntimeVersion } from "./onnx/backends";
 export const SERVICE_NAME = "tts-inference";
 export const SERVICE_VERSION = packageJson.version;
 
-export function createApiContext(services: {
-  model: () => ModelStatus;
-  audioFormats: AudioFormat[];
-  voices: VoiceService;
-  tts: TtsService;
-}): Omit<ApiContext, "principal" | "requestId"> {
+export function createApiContext(
+  services: Pick<ApiContext, "model" | "audioFormats" | "limits" | "queue" | "audioLink" | "voices" | "tts">,
+): Omit<ApiContext, "principal" | "requestId"> {
   const backends = listRuntimeBackends();
   return {
     service: { name: SERVICE_NAME, version: SERVICE_VERSION, startedAt: Date.now() },

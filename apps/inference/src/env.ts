@@ -1,6 +1,7 @@
 import { z } from "zod";
 
 import { deviceSchema, dtypeSchema, ID_PATTERN, variantSchema } from "@tts/api";
+import { MIN_SESSION_SECRET_LENGTH, SESSION_PRINCIPAL_PREFIX } from "@tts/api/session-token";
 
 import { MIN_API_KEY_LENGTH, parseApiKey } from "./http/auth";
 import { trustedProxyList } from "./http/client-ip";
@@ -122,8 +123,24 @@ const envSchema = z.object({
         });
         return z.NEVER;
       }
+      if (keys.some((entry) => parseApiKey(entry).principal.startsWith(SESSION_PRINCIPAL_PREFIX))) {
+        ctx.addIssue({
+          code: "custom",
+          message: `key names must not start with "${SESSION_PRINCIPAL_PREFIX}" (browser sessions use it)`,
+        });
+        return z.NEVER;
+      }
       return keys;
     }),
+  /**
+   * Shared with the web app's server: it signs the short-lived tokens of browser sessions (each session is its
+   * own principal) and the links media elements fetch audio with. Setting it closes the node to anonymous
+   * callers, as API_KEYS does.
+   */
+  TTS_SESSION_SECRET: z
+    .string()
+    .min(MIN_SESSION_SECRET_LENGTH, `expected at least ${MIN_SESSION_SECRET_LENGTH} characters`)
+    .optional(),
   /** Requests per minute per principal (or client IP without keys) on average; 0 turns the limit off. */
   RATE_LIMIT_PER_MINUTE: count(0, 1_000_000).default(600),
   /** Requests one caller may send at once before the per-minute rate applies. */

@@ -10,6 +10,7 @@ import { resolveSettings } from "./engine/resolve-settings";
 import { syntheticVoice } from "./engine/synthetic-voice";
 import type { SplitOptions } from "./engine/text-split";
 import type { InferenceEnv } from "./env";
+import { AudioLinks } from "./http/audio-links";
 import { createAuthenticator } from "./http/auth";
 import { createClientIp, trustedProxyList } from "./http/client-ip";
 import { createMetrics } from "./http/metrics";
@@ -18,9 +19,11 @@ import { createInferenceServer, listen } from "./http/server";
 import type { Logger } from "./logger";
 import { ensureModel, loadOptions, type ModelSettings } from "./model-settings";
 import { classifyModelFailure } from "./models/failure-category";
+import { createAudioConverter } from "./services/audio-convert";
 import { AudioEncoders } from "./services/audio-encoders";
 import { detectFormats } from "./services/ffmpeg";
 import { JobService } from "./services/job-service";
+import { LOCAL_OWNER } from "./services/ownership";
 import { createVoiceService } from "./services/voice-service";
 import { createFsStorage } from "./storage/fs-storage";
 
@@ -30,6 +33,8 @@ export interface NodeSettings {
   corsOrigins: readonly string[];
   /** `API_KEYS` entries (`name:key` or a bare key); empty runs single-user. */
   apiKeys: readonly string[];
+  /** Verifies browser session tokens and signs audio links (shared with the web app's server). */
+  sessionSecret?: string;
   /** Per principal, or per client IP without one; perMinute 0 turns it off. */
   rateLimit: { perMinute: number; burst: number };
   /** Proxies whose X-Forwarded-For names the client (addresses or CIDR ranges). */
@@ -73,6 +78,7 @@ export function nodeSettingsFromEnv(env: InferenceEnv, model: ModelSettings): No
     dataDir: env.DATA_DIR ?? path.join(dataHome, "chatterbox-tts"),
     corsOrigins: env.CORS_ORIGINS,
     apiKeys: env.API_KEYS,
+    sessionSecret: env.TTS_SESSION_SECRET,
     rateLimit: { perMinute: env.RATE_LIMIT_PER_MINUTE, burst: env.RATE_LIMIT_BURST },
     trustedProxies: env.TRUSTED_PROXIES,
     maxConcurrentUploads: env.MAX_CONCURRENT_UPLOADS,
@@ -221,6 +227,10 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
     metrics: metrics.jobs,
     log: logger,
   });
+  const audioLinks = new AudioLinks(
+    settings.apiKeys.length > 0 || settings.sessionSecret !== undefined,
+    settings.sessionSecret,
+  );
   const clientIp = createClientIp(trustedProxyList(settings.trustedProxies));
   const http = createInferenceServer({
     context: createApiContext({
@@ -229,16 +239,24 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
         return { ...model, notReady: notReady() };
       },
       audioFormats: formats.available,
+      limits: { maxTextLength: settings.maxTextLength, maxUploadBytes: settings.maxUploadBytes },
+      queue: () => {
+        const { queued, running } = jobs.stats();
+        return { queued, running };
+      },
+      audioLink: (owner, id, format) => audioLinks.link(owner, id, format),
       voices,
       tts: jobs,
     }),
     corsOrigins: settings.corsOrigins,
     logger,
-    authenticate: createAuthenticator(settings.apiKeys),
-    // With keys, each principal has its own rate (and callers without a valid key share their address's);
-    // without keys everyone is the one local user, so addresses tell callers apart.
+    authenticate: createAuthenticator(settings.apiKeys, settings.sessionSecret),
+    audioLinks,
+    convertAudio: createAudioConverter(encoders, formats),
+    // With credentials, each principal (key or browser session) has its own rate, and callers without a valid
+    // one share their address's; without them everyone is the one local user, so addresses tell callers apart.
     rateKey: (req, principal) =>
-      settings.apiKeys.length > 0 && principal ? `principal:${principal.id}` : `ip:${clientIp(req)}`,
+      principal && principal.id !== LOCAL_OWNER ? `principal:${principal.id}` : `ip:${clientIp(req)}`,
     rateLimit: new RateLimiter(settings.rateLimit),
     limits: {
       maxJsonBytes: settings.maxJsonBytes,

@@ -26,7 +26,12 @@ export async function serve(overrides: ServeOverrides = {}): Promise<void> {
   const host = overrides.host ?? env.HOST;
   let exposure: { warning?: string };
   try {
-    exposure = checkExposure({ host, apiKeys: env.API_KEYS, allowAnonymous: env.ALLOW_ANONYMOUS });
+    exposure = checkExposure({
+      host,
+      apiKeys: env.API_KEYS,
+      sessionSecret: env.TTS_SESSION_SECRET,
+      allowAnonymous: env.ALLOW_ANONYMOUS,
+    });
   } catch (error) {
     console.error((error as Error).message);
     process.exit(2);

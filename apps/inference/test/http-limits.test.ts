@@ -2,6 +2,8 @@ import type { IncomingMessage } from "node:http";
 
 import { describe, expect, it } from "vitest";
 
+import { mintSessionToken } from "@tts/api/session-token";
+
 import { createAuthenticator, parseApiKey } from "../src/http/auth";
 import { createClientIp, trustedProxyList } from "../src/http/client-ip";
 import { RateLimiter } from "../src/http/rate-limit";
@@ -99,9 +101,7 @@ describe("API keys", () => {
       "ops:new-key-0123456789",
       "bare-key-0123456789",
     ]);
-    const as = (key?: string) =>
-      authenticate(request("127.0.0.1", key === undefined ? {} : { authorization: `Bearer ${key}` }))?.id ??
-      null;
+    const as = (key?: string) => authenticate(key === undefined ? undefined : `Bearer ${key}`)?.id ?? null;
     expect(as("old-key-0123456789")).toBe("ops");
     expect(as("new-key-0123456789")).toBe("ops");
     expect(as("bare-key-0123456789")).toMatch(/^key-/);
@@ -111,6 +111,23 @@ describe("API keys", () => {
   });
 
   it("treats every request as the single local user when no keys are set", () => {
-    expect(createAuthenticator([])(request("127.0.0.1"))).toEqual({ id: "local" });
+    expect(createAuthenticator([])(undefined)).toEqual({ id: "local" });
+  });
+
+  it("accepts a browser session's signed token as that session's own principal, next to keys", () => {
+    const secret = "a-session-secret-of-32-characters!";
+    const authenticate = createAuthenticator(["ops:key-0123456789abcdef"], secret);
+    const { token } = mintSessionToken(secret, { session: "browser-session-0001" });
+    expect(authenticate(`Bearer ${token}`)).toEqual({ id: "session-browser-session-0001" });
+    expect(authenticate("Bearer key-0123456789abcdef")).toEqual({ id: "ops" });
+    const forged = mintSessionToken("another-secret-of-32-characters!!", { session: "browser-session-0001" });
+    expect(authenticate(`Bearer ${forged.token}`)).toBeNull();
+    const expired = mintSessionToken(secret, { session: "browser-session-0001", now: 1_000 });
+    expect(authenticate(`Bearer ${expired.token}`)).toBeNull();
+    // A session secret alone closes the node to anonymous callers, as keys do.
+    expect(createAuthenticator([], secret)(undefined)).toBeNull();
+    expect(createAuthenticator([], secret)(`Bearer ${token}`)).toEqual({
+      id: "session-browser-session-0001",
+    });
   });
 });

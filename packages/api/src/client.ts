@@ -13,10 +13,21 @@ import type { AppRouter } from "./root";
 export interface ApiLinkOptions {
   /** The inference node's tRPC endpoint, e.g. `https://api.example.com/trpc`. */
   url: string;
-  /** Per-request headers (e.g. `Authorization: Bearer <key>` for programmatic clients). */
-  headers?: () => HTTPHeaders;
+  /**
+   * Per-request headers (e.g. `Authorization: Bearer <key>`, or a browser session's short-lived token). Their
+   * `authorization` also reaches subscriptions, as tRPC connection params: EventSource cannot send headers.
+   */
+  headers?: () => HTTPHeaders | Promise<HTTPHeaders>;
   /** Node.js (24 included) has no global EventSource: pass a compatible one (e.g. the `eventsource` package). */
   EventSource?: Parameters<typeof httpSubscriptionLink>[0]["EventSource"];
+}
+
+/** The Authorization header's value, however the headers were given. */
+function authorizationOf(headers: HTTPHeaders): string | undefined {
+  const entries =
+    Symbol.iterator in headers ? [...(headers as Iterable<[string, string]>)] : Object.entries(headers);
+  const found = entries.find(([name]) => name.toLowerCase() === "authorization")?.[1];
+  return Array.isArray(found) ? found[0] : found;
 }
 
 /**
@@ -27,7 +38,14 @@ export function apiLinks({ url, headers, EventSource }: ApiLinkOptions): TRPCLin
   return [
     splitLink({
       condition: (op) => op.type === "subscription",
-      true: httpSubscriptionLink({ url, ...(EventSource ? { EventSource } : {}) }),
+      true: httpSubscriptionLink({
+        url,
+        ...(EventSource ? { EventSource } : {}),
+        connectionParams: async () => {
+          const authorization = authorizationOf(headers ? await headers() : {});
+          return authorization ? { authorization } : null;
+        },
+      }),
       false: splitLink({
         condition: (op) => isNonJsonSerializable(op.input),
         true: httpLink({ url, headers }),

@@ -1,5 +1,5 @@
 import type { AudioFormat } from "./schemas/common";
-import type { ModelStatus, RuntimeBackend } from "./schemas/health";
+import type { Limits, ModelStatus, QueueStatus, RuntimeBackend } from "./schemas/health";
 import type { Job, JobProgress, SynthesisRequest } from "./schemas/tts";
 import type { Voice } from "./schemas/voices";
 
@@ -29,6 +29,8 @@ export interface TtsService {
   get(owner: string, id: string): Promise<Job>;
   list(owner: string, limit: number): Promise<Job[]>;
   delete(owner: string, id: string): Promise<void>;
+  /** Stops a queued or running job, keeping it as `cancelled`; an ended job is returned as it is. */
+  cancel(owner: string, id: string): Promise<Job>;
   /** Progress until the job ends (the last event is `done` or `failed`); ends early when `signal` aborts. */
   progress(owner: string, id: string, signal: AbortSignal): AsyncIterable<JobProgress>;
 }
@@ -47,6 +49,18 @@ export interface ApiContext {
   model: () => ModelStatus;
   /** The formats this node can encode, found once at start. */
   audioFormats: AudioFormat[];
+  limits: Limits;
+  queue: () => QueueStatus;
+  /**
+   * Where a media element fetches `owner`'s audio `id` (while it is made, then stored), in `format` when given:
+   * a path under the node, signed for that one result when the node needs credentials (media elements cannot
+   * send headers). `expiresAt` (epoch ms) is null for a node without credentials.
+   */
+  audioLink(
+    owner: string,
+    id: string,
+    format: AudioFormat | undefined,
+  ): { url: string; expiresAt: number | null };
   voices: VoiceService;
   tts: TtsService;
   /** The caller; null when keys are configured and the request presented no valid one. */

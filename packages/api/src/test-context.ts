@@ -74,6 +74,12 @@ export function testContext(overrides: Partial<ApiContext> = {}): ApiContext {
       Promise.resolve([...jobs.values()].filter((j) => owners.get(j.id) === owner).slice(0, limit)),
     delete: (owner, id) =>
       owned(jobs, owner, id) && jobs.delete(id) ? Promise.resolve() : Promise.reject(missing("job", id)),
+    cancel: (owner, id) => {
+      const job = owned(jobs, owner, id);
+      if (!job) return Promise.reject(missing("job", id));
+      if (job.status === "queued" || job.status === "running") job.status = "cancelled";
+      return Promise.resolve(job);
+    },
     progress: async function* (owner, id) {
       const job = await ttsService.get(owner, id);
       yield { type: "queued", position: 0 };
@@ -92,6 +98,12 @@ export function testContext(overrides: Partial<ApiContext> = {}): ApiContext {
       manifest: "verified",
     }),
     audioFormats: ["mp3", "wav", "pcm"],
+    limits: { maxTextLength: 100_000, maxUploadBytes: 25_000_000 },
+    queue: () => ({ queued: 0, running: 0 }),
+    audioLink: (owner, id, format) => ({
+      url: `/v1/audio/${id}?p=${owner}${format ? `&format=${format}` : ""}`,
+      expiresAt: 2_000_000,
+    }),
     voices: voiceService,
     tts: ttsService,
     principal: { id: "local" },

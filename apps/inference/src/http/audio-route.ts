@@ -1,6 +1,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 
+import { ServiceError, type AudioFormat } from "@tts/api";
+import { concatBytes } from "@tts/audio";
+
+import type { AudioConverter } from "../services/audio-convert";
+import { CONTENT_TYPES } from "../services/audio-formats";
 import type { AudioOutput } from "../services/audio-output";
 import { isOwner } from "../services/ownership";
 import { requireId } from "../storage/ids";
@@ -29,6 +34,8 @@ export function parseRange(
 /**
  * GET/HEAD /v1/audio/{id}: while its job runs, the audio so far and then the rest as it is made (chunked, no
  * length, no Range: a browser plays a job while it is generated); once done, the stored file with Range support.
+ * `?format=mp3` (any format the node encodes) converts a stored WAV on the fly; `?download=1` asks the browser to
+ * save it (`Content-Disposition: attachment`).
  */
 export async function serveAudio(
   req: IncomingMessage,
@@ -38,6 +45,9 @@ export async function serveAudio(
     live,
     owner,
     id,
+    format,
+    download,
+    convert,
   }: {
     audio: Collection<AudioMeta>;
     /** The caller's own job still running, if `id` is one. */
@@ -45,10 +55,24 @@ export async function serveAudio(
     /** Only the principal that made the audio gets it; others get the same 404 as for a made-up id. */
     owner: string;
     id: string;
+    /** The `format` query: null or the stored format serves the file as it is. */
+    format: string | null;
+    download: boolean;
+    convert: AudioConverter;
   },
 ) {
   const output = live(requireId("audio", id));
-  if (output) return followLive(req, res, output);
+  if (output) {
+    if (format && CONTENT_TYPES[format as AudioFormat] !== output.contentType)
+      return sendJson(res, 409, {
+        error: {
+          code: "CONFLICT",
+          message: `Audio ${id} is still being generated; ask for format=${format} once its job is done.`,
+          type: "conflict",
+        },
+      });
+    return followLive(req, res, output);
+  }
   const stored = await audio.get(id);
   if (!stored || !isOwner(stored.meta, owner))
     return sendJson(res, 404, {
@@ -58,6 +82,19 @@ export async function serveAudio(
         type: "not_found",
       },
     });
+  const disposition = (extension: string): Record<string, string> =>
+    download ? { "Content-Disposition": `attachment; filename="${id}.${extension}"` } : {};
+  if (format && format !== stored.meta.format) {
+    const bytes = await readAll(audio, id);
+    const converted = await convert(bytes, stored.meta.format, format);
+    res.writeHead(200, {
+      "Content-Type": converted.contentType,
+      "Content-Length": converted.bytes.length,
+      "Cache-Control": "private, max-age=3600",
+      ...disposition(format),
+    });
+    return void res.end(req.method === "HEAD" ? undefined : converted.bytes);
+  }
   const range = parseRange(req.headers.range, stored.size);
   if (range === "invalid") {
     res.writeHead(416, { "Content-Range": `bytes */${stored.size}` });
@@ -68,6 +105,7 @@ export async function serveAudio(
     "Accept-Ranges": "bytes",
     "Cache-Control": "private, max-age=3600",
     "Content-Length": range ? range.end - range.start + 1 : stored.size,
+    ...disposition(stored.meta.format),
   };
   if (range) headers["Content-Range"] = `bytes ${range.start}-${range.end}/${stored.size}`;
   const body = req.method === "HEAD" ? null : await audio.stream(id, range ?? undefined);
@@ -79,6 +117,14 @@ export async function serveAudio(
   if (!body) return void res.end();
   // A read error or a client that goes away ends both sides and closes the file.
   await pipeline(body, res).catch(() => undefined);
+}
+
+async function readAll(audio: Collection<AudioMeta>, id: string): Promise<Uint8Array> {
+  const body = await audio.stream(id);
+  if (!body) throw new ServiceError("NOT_FOUND", `No audio with id ${id}.`);
+  const parts: Uint8Array[] = [];
+  for await (const part of body) parts.push(part as Uint8Array);
+  return concatBytes(parts);
 }
 
 async function followLive(req: IncomingMessage, res: ServerResponse, output: AudioOutput): Promise<void> {

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { IncomingMessage } from "node:http";
 
 import type { Principal } from "@tts/api";
+import { SESSION_PRINCIPAL_PREFIX, verifySessionToken } from "@tts/api/session-token";
 
 import { LOCAL_OWNER } from "../services/ownership";
 
@@ -26,22 +26,33 @@ export function parseApiKey(entry: string): ApiKey {
 }
 
 /**
- * Bearer API keys -> the caller's principal. Keys are compared as SHA-256 digests with timingSafeEqual, against
- * every key without an early exit, so neither a key's content nor its length nor which one matched leaks through
- * timing. With no keys configured, every request is the single local user; with keys, a request without a valid
- * one has no principal (null).
+ * An `Authorization` header value -> the caller's principal. Bearer API keys are compared as SHA-256 digests with
+ * timingSafeEqual, against every key without an early exit, so neither a key's content nor its length nor which
+ * one matched leaks through timing. With a session secret, a browser session's signed token is accepted too, as
+ * the principal `session-<id>` (see @tts/api/session-token).
+ *
+ * With neither keys nor a session secret, every request is the single local user; otherwise a request without
+ * a valid credential has no principal (null).
  */
-export function createAuthenticator(entries: readonly string[]): (req: IncomingMessage) => Principal | null {
+export function createAuthenticator(
+  entries: readonly string[],
+  sessionSecret?: string,
+): (authorization: string | undefined) => Principal | null {
   const keys = entries.map(parseApiKey).map(({ principal, key }) => ({
     principal,
     digest: createHash("sha256").update(key).digest(),
   }));
   const local = { id: LOCAL_OWNER };
-  return (req) => {
-    if (keys.length === 0) return local;
-    const match = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? "");
-    if (!match?.[1]) return null;
-    const presented = createHash("sha256").update(match[1].trim()).digest();
+  return (authorization) => {
+    if (keys.length === 0 && !sessionSecret) return local;
+    const match = /^Bearer\s+(.+)$/i.exec(authorization ?? "");
+    const credential = match?.[1]?.trim();
+    if (!credential) return null;
+    if (sessionSecret) {
+      const session = verifySessionToken(sessionSecret, credential);
+      if (session) return { id: `${SESSION_PRINCIPAL_PREFIX}${session}` };
+    }
+    const presented = createHash("sha256").update(credential).digest();
     let found: string | null = null;
     for (const { principal, digest } of keys) if (timingSafeEqual(digest, presented)) found ??= principal;
     return found === null ? null : { id: found };

@@ -14,12 +14,14 @@ export function isLoopback(host: string): boolean {
 export function checkExposure(options: {
   host: string;
   apiKeys: readonly string[];
+  /** A session secret closes the node as keys do (only signed browser sessions get in). */
+  sessionSecret?: string;
   allowAnonymous: boolean;
 }): {
   warning?: string;
 } {
-  const { host, apiKeys, allowAnonymous } = options;
-  if (apiKeys.length > 0 || isLoopback(host)) return {};
+  const { host, apiKeys, sessionSecret, allowAnonymous } = options;
+  if (apiKeys.length > 0 || sessionSecret || isLoopback(host)) return {};
   if (!allowAnonymous) {
     throw new Error(
       `Refusing to listen on ${host} without API_KEYS: anyone who can reach it could use it. Set API_KEYS, ` +

@@ -21,8 +21,10 @@ import {
 } from "@tts/api";
 
 import { requestContext, type Logger } from "../logger";
+import type { AudioConverter } from "../services/audio-convert";
 import type { JobService } from "../services/job-service";
 import type { AudioMeta, Collection } from "../storage/storage";
+import type { AudioLinks } from "./audio-links";
 import { serveAudio } from "./audio-route";
 import { applyCors } from "./cors";
 import type { Metrics } from "./metrics";
@@ -37,8 +39,12 @@ export interface InferenceServerOptions {
   context: Omit<ApiContext, "principal" | "requestId">;
   corsOrigins: readonly string[];
   logger: Logger;
-  /** The caller's principal; null when keys are configured and none valid was presented. */
-  authenticate: (req: IncomingMessage) => Principal | null;
+  /** The principal of an `Authorization` value; null when credentials are required and none valid was given. */
+  authenticate: (authorization: string | undefined) => Principal | null;
+  /** Signed links to audio, for callers that cannot send headers (media elements, downloads). */
+  audioLinks: AudioLinks;
+  /** Stored audio in another format, for `GET /v1/audio/{id}?format=`. */
+  convertAudio: AudioConverter;
   /** Whose rate a request counts against: its principal with keys, its client address without (or without one). */
   rateKey: (req: IncomingMessage, principal: Principal | null) => string;
   rateLimit: RateLimiter;
@@ -180,9 +186,12 @@ export function createInferenceServer(options: InferenceServerOptions): Inferenc
       maxBodySize,
       // One request may batch a page's worth of calls, not an unbounded amount of work.
       maxBatchSize: MAX_BATCH_SIZE,
-      createContext: ({ req }) => ({
+      createContext: ({ req, info }) => ({
         ...context,
-        principal: principals.get(req) ?? null,
+        // Subscriptions (EventSource) cannot send headers: their credential comes as a connection param.
+        principal:
+          principals.get(req) ??
+          (info.connectionParams?.authorization ? authenticate(info.connectionParams.authorization) : null),
         requestId: requestIds.get(req) ?? "",
       }),
       responseMeta: ({ errors }) => {
@@ -300,14 +309,29 @@ export function createInferenceServer(options: InferenceServerOptions): Inferenc
       methods: Object.fromEntries(
         ["GET", "HEAD"].map((method) => [
           method,
-          requireKey((req, res, { params: [id = ""], principal }) =>
-            serveAudio(req, res, {
+          async (
+            req: IncomingMessage,
+            res: ServerResponse,
+            { params: [segment = ""], principal }: RequestInfo,
+          ) => {
+            const id = decodeSegment(segment);
+            const query = new URL(req.url ?? "/", "http://localhost").searchParams;
+            // A media element cannot send a key: a link signed for this result stands for its owner.
+            const owner = principal?.id ?? options.audioLinks.principalOf(id, query);
+            if (!owner) {
+              res.setHeader("WWW-Authenticate", "Bearer");
+              return sendError(res, new ServiceError("UNAUTHORIZED", API_KEY_REQUIRED));
+            }
+            await serveAudio(req, res, {
               audio: options.audio,
-              live: (liveId) => options.jobs.liveOutput(principal.id, liveId),
-              owner: principal.id,
-              id: decodeSegment(id),
-            }),
-          ),
+              live: (liveId) => options.jobs.liveOutput(owner, liveId),
+              owner,
+              id,
+              format: query.get("format"),
+              download: query.get("download") === "1",
+              convert: options.convertAudio,
+            });
+          },
         ]),
       ),
     },
@@ -443,7 +467,7 @@ export function createInferenceServer(options: InferenceServerOptions): Inferenc
       const route = trpcCall ? undefined : routes.find((r) => r.pattern.test(path));
       routeName = trpcCall ? "/trpc" : (route?.name ?? "unmatched");
       if (applyCors(req, res, corsOrigins)) return;
-      const principal = authenticate(req);
+      const principal = authenticate(req.headers.authorization);
       principals.set(req, principal);
       const refusal = admit(req, trpcCall ? path : routeName, principal);
       if (refusal && draining) res.setHeader("Connection", "close");

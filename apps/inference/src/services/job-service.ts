@@ -191,6 +191,16 @@ export class JobService implements TtsService {
     if (!stored || !isOwner(stored.meta, owner) || !(await this.options.audio.delete(id))) throw notFound(id);
   }
 
+  async cancel(owner: string, id: string): Promise<Job> {
+    requireId("job", id);
+    const state = this.activeOf(owner, id);
+    if (!state) return this.get(owner, id);
+    state.controller.abort(new ServiceError("CLIENT_CLOSED_REQUEST", "The synthesis was cancelled."));
+    await state.result.catch(() => undefined);
+    // A job that finished in the meantime is returned as done: cancelling came too late to lose its audio.
+    return this.get(owner, id);
+  }
+
   async *progress(owner: string, id: string, signal: AbortSignal): AsyncIterable<JobProgress> {
     const state = this.activeOf(owner, id);
     if (!state) {

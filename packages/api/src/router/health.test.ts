@@ -14,7 +14,7 @@ const notReady = {
 } as const;
 
 describe("health", () => {
-  it("reports service, version, uptime, ONNX Runtime backends, model state and audio formats", async () => {
+  it("reports service, version, uptime, ONNX Runtime backends, model state, formats, limits and queue", async () => {
     const health = await createCaller(
       testContext({
         now: () => 1_012_500,
@@ -27,6 +27,8 @@ describe("health", () => {
         },
         audioFormats: ["mp3", "flac", "wav", "pcm"],
         model: () => ({ ...notReady }),
+        limits: { maxTextLength: 5_000, maxUploadBytes: 1_000_000 },
+        queue: () => ({ queued: 3, running: 1 }),
       }),
     ).health();
     expect(health).toEqual({
@@ -43,6 +45,8 @@ describe("health", () => {
       },
       model: notReady,
       audioFormats: ["mp3", "flac", "wav", "pcm"],
+      limits: { maxTextLength: 5_000, maxUploadBytes: 1_000_000 },
+      queue: { queued: 3, running: 1 },
     });
   });
 

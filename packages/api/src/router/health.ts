@@ -1,7 +1,8 @@
 import { healthOutputSchema } from "../schemas/health";
 import { publicProcedure } from "../trpc";
 
-/** Liveness and what this node runs: version, uptime, ONNX Runtime backends, model state, audio formats. */
+/** Liveness and what this node runs: version, uptime, ONNX Runtime backends, model state, audio formats,
+ * limits and queue length. */
 export const healthProcedure = publicProcedure.output(healthOutputSchema).query(({ ctx }) => ({
   status: "ok" as const,
   service: ctx.service.name,
@@ -10,4 +11,6 @@ export const healthProcedure = publicProcedure.output(healthOutputSchema).query(
   onnxRuntime: { version: ctx.onnxRuntime.version, backends: ctx.onnxRuntime.backends() },
   model: ctx.model(),
   audioFormats: ctx.audioFormats,
+  limits: ctx.limits,
+  queue: ctx.queue(),
 }));

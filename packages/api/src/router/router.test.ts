@@ -90,6 +90,8 @@ describe("voices router", () => {
     expect((await api.health()).status).toBe("ok");
     expect((await rejection(api.tts.synthesize({ text: "hi" }))).code).toBe("UNAUTHORIZED");
     expect((await rejection(api.tts.delete({ id: "tts_00000000" }))).code).toBe("UNAUTHORIZED");
+    expect((await rejection(api.tts.cancel({ id: "tts_00000000" }))).code).toBe("UNAUTHORIZED");
+    expect((await rejection(api.tts.audioLink({ id: "tts_00000000" }))).code).toBe("UNAUTHORIZED");
   });
 });
 
@@ -108,6 +110,8 @@ describe("ownership", () => {
       bob.voices.delete({ id: voice.id }),
       bob.tts.get({ id: job.id }),
       bob.tts.delete({ id: job.id }),
+      bob.tts.cancel({ id: job.id }),
+      bob.tts.audioLink({ id: job.id }),
     ])
       expect((await rejection(attempt)).code).toBe("NOT_FOUND");
     expect((await alice.voices.get({ id: voice.id })).name).toBe("Ada");
@@ -125,6 +129,20 @@ describe("tts router", () => {
     const events = [];
     for await (const event of await api.tts.progress({ id: job.id })) events.push(event.type);
     expect(events).toEqual(["queued", "done"]);
+  });
+
+  it("cancels a job, and links its audio for the caller (download links ask for an attachment)", async () => {
+    const api = createCaller({ ...testContext(), principal: { id: "alice" } });
+    const job = await api.tts.synthesize({ text: "Stop me." });
+    expect((await api.tts.cancel({ id: job.id })).status).toBe("cancelled");
+    expect(await api.tts.audioLink({ id: job.id })).toEqual({
+      url: `/v1/audio/${job.id}?p=alice`,
+      expiresAt: 2_000_000,
+    });
+    expect((await api.tts.audioLink({ id: job.id, format: "mp3", download: true })).url).toBe(
+      `/v1/audio/${job.id}?p=alice&format=mp3&download=1`,
+    );
+    expect((await rejection(api.tts.audioLink({ id: "tts_99999999" }))).code).toBe("NOT_FOUND");
   });
 
   it("answers progress for an unknown job with NOT_FOUND, though the error comes while streaming", async () => {

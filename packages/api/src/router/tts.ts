@@ -1,5 +1,5 @@
 import { byIdInput } from "../schemas/common";
-import { jobSchema, listJobsInput, synthesizeInput } from "../schemas/tts";
+import { audioLinkInput, audioLinkSchema, jobSchema, listJobsInput, synthesizeInput } from "../schemas/tts";
 import { asTrpcError, createTRPCRouter, protectedProcedure } from "../trpc";
 import { deleteById } from "./delete-by-id";
 
@@ -17,6 +17,26 @@ export const ttsRouter = createTRPCRouter({
     .input(listJobsInput)
     .output(jobSchema.array())
     .query(({ ctx, input }) => ctx.tts.list(ctx.principal.id, input.limit)),
+  /** Stops a queued or running job; it stays listed as `cancelled`. Ended jobs are returned unchanged. */
+  cancel: protectedProcedure
+    .input(byIdInput)
+    .output(jobSchema)
+    .mutation(({ ctx, input }) => ctx.tts.cancel(ctx.principal.id, input.id)),
+  /**
+   * A URL for an audio element or a download link: it follows the job while it runs, then serves the stored
+   * file. With credentials on the node it is signed for this one result, so it needs no header.
+   */
+  audioLink: protectedProcedure
+    .input(audioLinkInput)
+    .output(audioLinkSchema)
+    .query(async ({ ctx, input }) => {
+      // Unknown and others' ids are a 404 here, not a link that fails later.
+      await ctx.tts.get(ctx.principal.id, input.id);
+      const link = ctx.audioLink(ctx.principal.id, input.id, input.format);
+      return input.download
+        ? { ...link, url: `${link.url}${link.url.includes("?") ? "&" : "?"}download=1` }
+        : link;
+    }),
   delete: deleteById((owner, ctx, id) => ctx.tts.delete(owner, id)),
   /** Server-sent events: queue position, tokens generated, audio seconds, then done or failed. */
   progress: protectedProcedure.input(byIdInput).subscription(async function* ({ ctx, input, signal }) {

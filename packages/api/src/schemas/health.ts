@@ -43,6 +43,23 @@ export const modelStatusSchema = z.object({
 });
 export type ModelStatus = z.infer<typeof modelStatusSchema>;
 
+/** What a client must respect before sending work: shown by UIs (character counts, upload sizes). */
+export const limitsSchema = z.object({
+  /** Characters `tts.synthesize` accepts in one text. */
+  maxTextLength: z.number().int().positive(),
+  /** Bytes one voice upload may have. */
+  maxUploadBytes: z.number().int().positive(),
+});
+export type Limits = z.infer<typeof limitsSchema>;
+
+export const queueStatusSchema = z.object({
+  /** Jobs waiting for a worker. */
+  queued: z.number().int().nonnegative(),
+  /** Jobs being synthesized now. */
+  running: z.number().int().nonnegative(),
+});
+export type QueueStatus = z.infer<typeof queueStatusSchema>;
+
 export const healthOutputSchema = z.object({
   status: z.literal("ok"),
   service: z.string(),
@@ -55,5 +72,7 @@ export const healthOutputSchema = z.object({
   model: modelStatusSchema,
   /** The `format`s this node can produce (opus, aac and flac need ffmpeg on the node). */
   audioFormats: z.array(audioFormatSchema),
+  limits: limitsSchema,
+  queue: queueStatusSchema,
 });
 export type HealthOutput = z.infer<typeof healthOutputSchema>;

@@ -39,6 +39,21 @@ export const jobSchema = z.object({
 });
 export type Job = z.infer<typeof jobSchema>;
 
+export const audioLinkInput = z.object({
+  id: idSchema,
+  /** Another format than the stored one is converted on the fly (from WAV). */
+  format: audioFormatSchema.optional(),
+  /** Ask for `Content-Disposition: attachment` (a download rather than playback). */
+  download: z.boolean().default(false),
+});
+export const audioLinkSchema = z.object({
+  /** A path under the node (`/v1/audio/{id}?...`): prefix the node's address. */
+  url: z.string(),
+  /** Epoch ms after which the URL stops working; null when it never does (a node without credentials). */
+  expiresAt: z.number().nullable(),
+});
+export type AudioLink = z.infer<typeof audioLinkSchema>;
+
 export const listJobsInput = z
   .object({ limit: z.number().int().min(1).max(200).default(50) })
   .default({ limit: 50 });

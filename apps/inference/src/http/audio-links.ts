@@ -1,0 +1,39 @@
+import { randomBytes } from "node:crypto";
+
+import type { AudioFormat } from "@tts/api";
+import { AUDIO_URL_TTL_SECONDS, signAudio, verifyAudioSignature } from "@tts/api/session-token";
+
+/**
+ * Links to `/v1/audio/{id}` that media elements and download links can use. Without credentials on the node they
+ * are plain paths; with them, each is signed for one result of one principal and expires, because a media element
+ * cannot send `Authorization`. The secret is the session secret when there is one (links survive a restart and
+ * work on every node sharing it), else a random one per process.
+ */
+export class AudioLinks {
+  private readonly secret: string | undefined;
+
+  constructor(signed: boolean, sessionSecret?: string) {
+    this.secret = signed ? (sessionSecret ?? randomBytes(32).toString("base64url")) : undefined;
+  }
+
+  link(
+    owner: string,
+    id: string,
+    format: AudioFormat | undefined,
+  ): { url: string; expiresAt: number | null } {
+    const query = new URLSearchParams(format ? { format } : {});
+    let expiresAt: number | null = null;
+    if (this.secret) {
+      const exp = Math.floor(Date.now() / 1000) + AUDIO_URL_TTL_SECONDS;
+      for (const [key, value] of signAudio(this.secret, { owner, id, expiresAt: exp })) query.set(key, value);
+      expiresAt = exp * 1000;
+    }
+    const search = query.toString();
+    return { url: `/v1/audio/${encodeURIComponent(id)}${search ? `?${search}` : ""}`, expiresAt };
+  }
+
+  /** The principal a signed link speaks for, for this id only; null without a valid signature. */
+  principalOf(id: string, query: URLSearchParams): string | null {
+    return this.secret ? verifyAudioSignature(this.secret, id, query) : null;
+  }
+}

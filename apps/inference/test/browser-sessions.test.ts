@@ -1,0 +1,162 @@
+// What the web app's browser UI relies on when the node needs credentials: session tokens as principals (over
+// HTTP and SSE), signed audio links for media elements, downloads in another format, cancel, and health limits.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { mintSessionToken } from "@tts/api/session-token";
+import { decodeWav } from "@tts/audio";
+
+import { settleJob, startTestNode, trpcClientError, voiceForm, type TestNode } from "./support/node";
+
+const SECRET = "shared-by-web-and-node-0123456789";
+const KEY = "ops:an-api-key-0123456789";
+const token = (session: string) => mintSessionToken(SECRET, { session }).token;
+const alice = token("alice-session-000001");
+const bob = token("bob-session-00000001");
+
+let t: TestNode;
+
+beforeAll(async () => {
+  t = await startTestNode(
+    { apiKeys: [KEY], sessionSecret: SECRET },
+    // Never stops by itself: jobs last as long as maxTokens asks.
+    { variant: "turbo", stopAfter: null },
+  );
+});
+
+afterAll(async () => {
+  await t?.stop();
+});
+
+async function doneJob(credential: string, text = "Hello there.") {
+  const job = await t.client(credential).tts.synthesize.mutate({ text, maxTokens: 20 });
+  const done = await settleJob(t, job.id, credential);
+  expect(done.status).toBe("done");
+  return done;
+}
+
+describe("browser sessions", () => {
+  it("are principals of their own: each sees only its own voices and jobs, and keys see neither", async () => {
+    const voice = await t.client(alice).voices.create.mutate(voiceForm("alice.wav"));
+    const job = await doneJob(alice);
+    expect((await t.client(alice).tts.list.query()).map((j) => j.id)).toContain(job.id);
+    expect(await t.client(bob).tts.list.query()).toEqual([]);
+    expect(await t.client(bob).voices.list.query()).toEqual([]);
+    expect((await trpcClientError(t.client(bob).tts.get.query({ id: job.id }))).data?.code).toBe("NOT_FOUND");
+    expect((await t.client("an-api-key-0123456789").tts.list.query()).map((j) => j.id)).not.toContain(job.id);
+    expect((await t.client(alice).voices.list.query()).map((v) => v.id)).toEqual([voice.id]);
+    const forged = mintSessionToken("not-the-node-secret-0123456789abcd", {
+      session: "alice-session-000001",
+    });
+    expect((await trpcClientError(t.client(forged.token).tts.list.query())).data?.code).toBe("UNAUTHORIZED");
+  });
+
+  it("follow progress over SSE with the token as a connection param (EventSource sends no headers)", async () => {
+    const job = await t.client(alice).tts.synthesize.mutate({ text: "Follow me.", maxTokens: 20 });
+    const events: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const subscription = t.client(alice).tts.progress.subscribe(
+        { id: job.id },
+        {
+          onData: (event) => {
+            events.push(event.type);
+            if (event.type === "done" || event.type === "failed") {
+              subscription.unsubscribe();
+              resolve();
+            }
+          },
+          onError: reject,
+        },
+      );
+    });
+    expect(events.at(-1)).toBe("done");
+    // Without a credential the subscription is refused, as every other protected call.
+    const refused = await new Promise<unknown>((resolve) => {
+      const subscription = t.client().tts.progress.subscribe(
+        { id: job.id },
+        {
+          onData: () => undefined,
+          onError: (error) => {
+            subscription.unsubscribe();
+            resolve(error);
+          },
+        },
+      );
+    });
+    expect(String(refused)).toMatch(/API key is required/);
+  });
+});
+
+describe("signed audio links", () => {
+  it("let a media element fetch that one result without a header, until tampered with", async () => {
+    const job = await doneJob(alice);
+    const other = await doneJob(alice, "Another one.");
+    const link = await t.client(alice).tts.audioLink.query({ id: job.id });
+    expect(link.expiresAt).toBeGreaterThan(Date.now() + 30 * 60_000);
+    const response = await fetch(`${t.url}${link.url}`);
+    expect(response.status).toBe(200);
+    expect(decodeWav(new Uint8Array(await response.arrayBuffer())).durationSeconds).toBeCloseTo(
+      job.audio!.durationSeconds,
+      2,
+    );
+    const unsigned = await fetch(`${t.url}/v1/audio/${job.id}`);
+    expect(unsigned.status).toBe(401);
+    // The signature is for one id and one owner.
+    expect((await fetch(`${t.url}${link.url.replace(job.id, other.id)}`)).status).toBe(401);
+    expect((await fetch(`${t.url}${link.url.replace("p=session-alice", "p=session-bob")}`)).status).toBe(401);
+    // Bob's own link names Bob: it cannot reach Alice's audio.
+    expect((await trpcClientError(t.client(bob).tts.audioLink.query({ id: job.id }))).data?.code).toBe(
+      "NOT_FOUND",
+    );
+  });
+
+  it("convert a stored WAV to MP3 for a download, and refuse formats that do not exist", async () => {
+    const job = await doneJob(alice);
+    const link = await t.client(alice).tts.audioLink.query({ id: job.id, format: "mp3", download: true });
+    const response = await fetch(`${t.url}${link.url}`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe("audio/mpeg");
+    expect(response.headers.get("content-disposition")).toBe(`attachment; filename="${job.id}.mp3"`);
+    const mp3 = new Uint8Array(await response.arrayBuffer());
+    expect(Number(response.headers.get("content-length"))).toBe(mp3.length);
+    // An MPEG audio frame sync (11 set bits) at the start, and about 128 kbps for the job's duration.
+    expect(mp3[0]).toBe(0xff);
+    expect(mp3[1]! & 0xe0).toBe(0xe0);
+    expect(mp3.length).toBeGreaterThan(((128_000 / 8) * job.audio!.durationSeconds) / 2);
+
+    const wav = await t.client(alice).tts.audioLink.query({ id: job.id, download: true });
+    const original = await fetch(`${t.url}${wav.url}`);
+    expect(original.headers.get("content-disposition")).toBe(`attachment; filename="${job.id}.wav"`);
+    expect(original.headers.get("content-type")).toBe("audio/wav");
+
+    const plain = await t.client(alice).tts.audioLink.query({ id: job.id });
+    const bad = await fetch(`${t.url}${plain.url}&format=ogg`);
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { message: string } }).error.message).toMatch(
+      /Unknown format "ogg"; use one of mp3, opus/,
+    );
+  });
+});
+
+describe("cancel", () => {
+  it("stops a running job, which stays listed as cancelled with no audio", async () => {
+    const job = await t.client(alice).tts.synthesize.mutate({ text: "A long one.", maxTokens: 4000 });
+    await expect
+      .poll(async () => (await t.client(alice).tts.get.query({ id: job.id })).status)
+      .toBe("running");
+    const cancelled = await t.client(alice).tts.cancel.mutate({ id: job.id });
+    expect(cancelled).toMatchObject({ status: "cancelled", audio: null });
+    expect(cancelled.error?.message).toBe("The synthesis was cancelled.");
+    expect((await t.client(alice).tts.list.query()).find((j) => j.id === job.id)?.status).toBe("cancelled");
+    expect((await trpcClientError(t.client(bob).tts.cancel.mutate({ id: job.id }))).data?.code).toBe(
+      "NOT_FOUND",
+    );
+  });
+});
+
+describe("health for UIs", () => {
+  it("names the limits a page must respect and the queue, without a credential", async () => {
+    const health = await t.client().health.query();
+    expect(health.limits).toEqual({ maxTextLength: 300, maxUploadBytes: 2_000_000 });
+    expect(health.queue).toEqual({ queued: 0, running: 0 });
+  });
+});

@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest";
+
+import {
+  mintSessionToken,
+  SESSION_TOKEN_TTL_SECONDS,
+  signAudio,
+  verifyAudioSignature,
+  verifySessionToken,
+} from "./session-token";
+
+const secret = "s".repeat(40);
+const session = "abcdefghijklmnop0123";
+
+describe("session tokens", () => {
+  it("verify for their session until they expire, and not a second later", () => {
+    const { token, expiresAt } = mintSessionToken(secret, { session, now: 1_000 });
+    expect(expiresAt).toBe(1_000 + SESSION_TOKEN_TTL_SECONDS);
+    expect(verifySessionToken(secret, token, 1_000)).toBe(session);
+    expect(verifySessionToken(secret, token, expiresAt - 1)).toBe(session);
+    expect(verifySessionToken(secret, token, expiresAt)).toBeNull();
+  });
+
+  it("refuse another secret, a changed session or expiry, and junk", () => {
+    const { token } = mintSessionToken(secret, { session, now: 1_000 });
+    expect(verifySessionToken("t".repeat(40), token, 1_000)).toBeNull();
+    const [, exp, mac] = token.slice("tts-session.v1.".length).split(".");
+    expect(verifySessionToken(secret, `tts-session.v1.${"x".repeat(20)}.${exp}.${mac}`, 1_000)).toBeNull();
+    expect(
+      verifySessionToken(secret, `tts-session.v1.${session}.${Number(exp) + 1}.${mac}`, 1_000),
+    ).toBeNull();
+    for (const junk of ["", "Bearer x", "tts-session.v1.", `${token}.extra`, token.slice(0, -2)])
+      expect(verifySessionToken(secret, junk, 1_000)).toBeNull();
+    expect(() => mintSessionToken(secret, { session: "short" })).toThrow(/16-64/);
+  });
+});
+
+describe("signed audio URLs", () => {
+  it("let the holder fetch that one id as its owner until they expire", () => {
+    const query = signAudio(secret, { owner: "session-abc", id: "tts_1", expiresAt: 2_000 });
+    expect(verifyAudioSignature(secret, "tts_1", query, 1_999)).toBe("session-abc");
+    expect(verifyAudioSignature(secret, "tts_1", query, 2_000)).toBeNull();
+    expect(verifyAudioSignature(secret, "tts_2", query, 1_000)).toBeNull();
+    const otherOwner = new URLSearchParams(query);
+    otherOwner.set("p", "alice");
+    expect(verifyAudioSignature(secret, "tts_1", otherOwner, 1_000)).toBeNull();
+    const later = new URLSearchParams(query);
+    later.set("exp", "9999");
+    expect(verifyAudioSignature(secret, "tts_1", later, 1_000)).toBeNull();
+    expect(verifyAudioSignature(secret, "tts_1", new URLSearchParams(), 1_000)).toBeNull();
+  });
+
+  it("are not session tokens: a MAC made for audio never verifies as a session", () => {
+    const query = signAudio(secret, { owner: session, id: "x", expiresAt: 2_000 });
+    const forged = `tts-session.v1.${session}.2000.${query.get("sig")}`;
+    expect(verifySessionToken(secret, forged, 1_000)).toBeNull();
+  });
+});

@@ -1,5 +1,7 @@
 import { z } from "zod";
 
+import { MIN_SESSION_SECRET_LENGTH } from "@tts/api/session-token";
+
 /**
  * Web app configuration, read on the server at request time (so one build serves every environment) and handed
  * to the browser through props. The only module that reads process.env (enforced by lint).
@@ -13,11 +15,35 @@ const webEnvSchema = z.object({
   NEXT_PUBLIC_TTS_API_BASE: httpUrl.default("http://localhost:7860"),
   /** Where this Next.js server reaches it for prefetching (e.g. a private address); defaults to the public one. */
   TTS_API_INTERNAL_URL: httpUrl.optional(),
+  /**
+   * The secret this server shares with the inference node: it signs session cookies and the short-lived tokens
+   * browsers call the node with. Unset, the browser calls a node without credentials as its single local user.
+   */
+  TTS_SESSION_SECRET: z
+    .string()
+    .min(MIN_SESSION_SECRET_LENGTH, `expected at least ${MIN_SESSION_SECRET_LENGTH} characters`)
+    .optional(),
+  /** Closes the UI behind one shared password (private deployments); needs TTS_SESSION_SECRET. */
+  SITE_PASSWORD: z.string().min(8, "expected at least 8 characters").optional(),
+  /** Session tokens (and password tries) one client address may ask for per minute. */
+  TOKEN_MINTS_PER_MINUTE: z.coerce
+    .number({ message: "expected a number" })
+    .int("expected a whole number")
+    .min(1, "expected at least 1")
+    .max(100_000, "expected at most 100000")
+    .default(30),
 });
+
+const SECRET_KEYS = new Set(["TTS_SESSION_SECRET", "SITE_PASSWORD"]);
 
 export interface WebEnv {
   publicApiBase: string;
   internalApiBase: string;
+  /** Server-only: never passed to a client component. */
+  sessionSecret?: string;
+  /** Server-only: never passed to a client component. */
+  sitePassword?: string;
+  tokenMintsPerMinute: number;
 }
 
 export class WebEnvError extends Error {
@@ -34,14 +60,23 @@ export function parseWebEnv(source: Record<string, string | undefined>): WebEnv 
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
       const key = String(issue.path[0]);
-      return `  - ${key}=${JSON.stringify(present[key])}: ${issue.message}`;
+      // Secrets are named, never printed: this message goes to logs.
+      const shown = SECRET_KEYS.has(key) ? " (value hidden)" : `=${JSON.stringify(present[key])}`;
+      return `  - ${key}${shown}: ${issue.message}`;
     });
     throw new WebEnvError(`Invalid web app configuration:\n${problems.join("\n")}`);
   }
-  const { NEXT_PUBLIC_TTS_API_BASE, TTS_API_INTERNAL_URL } = result.data;
+  const { NEXT_PUBLIC_TTS_API_BASE, TTS_API_INTERNAL_URL, TTS_SESSION_SECRET, SITE_PASSWORD } = result.data;
+  if (SITE_PASSWORD && !TTS_SESSION_SECRET)
+    throw new WebEnvError(
+      "Invalid web app configuration:\n  - SITE_PASSWORD needs TTS_SESSION_SECRET, which signs the unlocked session.",
+    );
   return {
     publicApiBase: NEXT_PUBLIC_TTS_API_BASE,
     internalApiBase: TTS_API_INTERNAL_URL ?? NEXT_PUBLIC_TTS_API_BASE,
+    ...(TTS_SESSION_SECRET && { sessionSecret: TTS_SESSION_SECRET }),
+    ...(SITE_PASSWORD && { sitePassword: SITE_PASSWORD }),
+    tokenMintsPerMinute: result.data.TOKEN_MINTS_PER_MINUTE,
   };
 }
 

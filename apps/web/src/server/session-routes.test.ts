@@ -48,7 +48,7 @@ describe("POST /api/session/token", () => {
     expect(response.headers.get("set-cookie")).toMatch(/^tts_session=/);
   });
 
-  it("limits mints per client address (the proxy's last X-Forwarded-For entry), with Retry-After", async () => {
+  it("limits mints per client address (the proxy's last X-Forwarded-For entry), with Retry-After", () => {
     const routes = createSessionRoutes(() => 0);
     for (let i = 0; i < 3; i++) expect(routes.token(env, post("/api/session/token")).status).toBe(200);
     const refused = routes.token(env, post("/api/session/token"));

@@ -2,4 +2,4 @@ import type { Browser } from "playwright-core";
 
 export const chromiumPath: string;
 export const chromiumArgs: string[];
-export function launchChromium(): Promise<Browser>;
+export function launchChromium(extraArgs?: string[]): Promise<Browser>;

@@ -17,13 +17,16 @@ export const chromiumArgs = [
   "--disable-sync",
 ];
 
-/** @returns {Promise<import("playwright-core").Browser>} */
-export async function launchChromium() {
+/**
+ * @param {string[]} [extraArgs] more flags, e.g. Chromium's fake microphone for recording tests
+ * @returns {Promise<import("playwright-core").Browser>}
+ */
+export async function launchChromium(extraArgs = []) {
   if (!existsSync(chromiumPath)) {
     throw new Error(
       `Chromium not found at ${chromiumPath}: run the tests through \`npm test\` (it installs Debian's chromium) ` +
         "or set CHROMIUM_PATH.",
     );
   }
-  return chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
+  return chromium.launch({ executablePath: chromiumPath, args: [...chromiumArgs, ...extraArgs] });
 }

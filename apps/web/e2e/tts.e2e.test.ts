@@ -1,11 +1,14 @@
-import { createTRPCClient, httpLink, type TRPCClient } from "@trpc/client";
+import { readFileSync } from "node:fs";
+
+import { createTRPCClient, httpLink, TRPCClientError, type TRPCClient } from "@trpc/client";
 import type { Browser, Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { AppRouter } from "@tts/api";
-import { encodeWav } from "@tts/audio";
+import { decodeWav, encodeWav } from "@tts/audio";
 import { launchChromium } from "@tts/vitest-config/chromium";
 
+import { screenshots } from "./screenshots";
 import { freePort, startInference, startWeb, type RunningProcess } from "./stack";
 
 /** Seven seconds of a pitched, syllable-like tone: enough for the reference-clip checks. */
@@ -18,19 +21,48 @@ function voiceLike(): Float32Array {
   return out;
 }
 
-/**
- * Waits until the browser has really played some of `audio` (not merely loaded it), and returns its decoded
- * duration.
- */
-async function playedDuration(audio: Locator): Promise<number> {
+/** Enough sentences that the tiny bundle takes a few seconds, chunk by chunk, streaming from the first. */
+const LONG_TEXT = Array.from(
+  { length: 60 },
+  (_, i) => `This is sentence number ${i + 1}, long enough to stand on its own as a chunk of speech.`,
+).join(" ");
+
+/** Waits until the browser has really played some of `audio` (not merely loaded it). */
+async function waitUntilPlaying(audio: Locator): Promise<void> {
   await expect
     .poll(
       () =>
         audio.evaluate((element: HTMLAudioElement) => element.played.length > 0 && element.currentTime > 0),
-      { timeout: 15_000, message: "the page never played this audio" },
+      { timeout: 20_000, message: "the page never played this audio" },
     )
     .toBe(true);
-  return audio.evaluate((element: HTMLAudioElement) => element.duration);
+}
+
+/** The result player for a job other than `previous` (a new result, not a stale element). */
+async function newResult(
+  page: Page,
+  previous: string | undefined,
+): Promise<{ audio: Locator; jobId: string }> {
+  const audio = page.locator(
+    previous
+      ? `[data-testid="result-audio"]:not([data-job-id="${previous}"])`
+      : '[data-testid="result-audio"]',
+  );
+  await audio.waitFor({ timeout: 30_000 });
+  return { audio, jobId: (await audio.getAttribute("data-job-id")) ?? "" };
+}
+
+async function settled(node: TRPCClient<AppRouter>, id: string) {
+  await expect
+    .poll(async () => (await node.tts.get.query({ id })).status, { timeout: 90_000, interval: 100 })
+    .toMatch(/^(done|failed|cancelled)$/);
+  return node.tts.get.query({ id });
+}
+
+async function download(page: Page, trigger: Locator): Promise<Uint8Array> {
+  const [file] = await Promise.all([page.waitForEvent("download"), trigger.click()]);
+  const path = await file.path();
+  return new Uint8Array(readFileSync(path));
 }
 
 let inference: RunningProcess & { url: string };
@@ -40,15 +72,19 @@ let node: TRPCClient<AppRouter>;
 let browser: Browser;
 let page: Page;
 /** The job whose audio the page showed last. */
-let previousJobId: string;
+let previousJobId: string | undefined;
 
 beforeAll(async () => {
   const webPort = await freePort();
-  inference = await startInference({ CORS_ORIGINS: `http://127.0.0.1:${webPort}` });
+  inference = await startInference({
+    CORS_ORIGINS: `http://127.0.0.1:${webPort}`,
+    MAX_TEXT_LENGTH: "100000",
+  });
   web = await startWeb(webPort, { NEXT_PUBLIC_TTS_API_BASE: inference.url });
   node = createTRPCClient<AppRouter>({ links: [httpLink({ url: `${inference.url}/trpc` })] });
-  browser = await launchChromium();
-  page = await browser.newPage();
+  // Chromium's fake microphone (a beeping tone) and no permission prompt, for the recording test.
+  browser = await launchChromium(["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]);
+  page = await browser.newPage({ acceptDownloads: true });
 });
 
 afterAll(async () => {
@@ -74,14 +110,13 @@ describe("/tts against the production build", () => {
     expect(await listed.evaluateAll((items) => items.map((item) => item.dataset.testid))).toEqual(
       backends.map((backend) => `backend-${backend.name}`),
     );
-    for (const backend of backends) {
-      const item = page.getByTestId(`backend-${backend.name}`);
-      expect((await item.textContent())?.trim()).toBe(
-        `${backend.name} ${backend.available ? "available" : "unavailable"}`,
-      );
-      expect(await item.getAttribute("title")).toBe(backend.detail ?? null);
-    }
     expect(await panel.textContent()).toContain(inference.url);
+    // The badge: model, dtype, device and queue, from the same health call.
+    expect(await page.getByTestId("status-badge").textContent()).toMatch(
+      /Chatterbox turbo · fp32 · cpu · queue 0/,
+    );
+    // The character count is against the node's own limit.
+    expect(await page.getByTestId("text-count").textContent()).toBe("0 / 100,000 characters");
   });
 
   it("keeps polling from the browser, across the CORS allowlist", async () => {
@@ -90,21 +125,45 @@ describe("/tts against the production build", () => {
     expect(response.headers()["access-control-allow-origin"]).toBe(web.url);
   });
 
-  it("speaks typed text and plays the result in the page", async () => {
-    await page.getByLabel("Text").fill("Hello from the browser.");
+  it("starts playing before synthesis completes, shows progress, and the player's time advances", async () => {
+    await page.getByLabel("Text", { exact: true }).fill(LONG_TEXT);
+    const clickedAt = Date.now();
     await page.getByRole("button", { name: "Speak" }).click();
-    const audio = page.getByTestId("result-audio");
-    await audio.waitFor({ timeout: 30_000 });
-    const jobId = (await audio.getAttribute("data-job-id")) ?? "";
+    const { audio, jobId } = await newResult(page, previousJobId);
     previousJobId = jobId;
-    const job = await node.tts.get.query({ id: jobId });
-    expect(job).toMatchObject({ status: "done", text: "Hello from the browser.", voiceId: null });
-    expect(await audio.getAttribute("data-voice-id")).toBeNull();
-    expect(await audio.getAttribute("src")).toBe(`${inference.url}${job.audio?.url}`);
-    // The browser itself fetches, decodes and plays the stored WAV.
-    const duration = await playedDuration(audio);
-    expect(duration).toBeGreaterThan(0.3);
-    expect(duration).toBeCloseTo(job.audio?.durationSeconds ?? 0, 1);
+    await waitUntilPlaying(audio);
+    const firstPlaying = Number(await audio.getAttribute("data-first-playing-at"));
+    const status = page.getByTestId("job-status");
+    await expect.poll(() => status.textContent(), { timeout: 20_000 }).toMatch(/tokens|Done/);
+    const before = await audio.evaluate((element: HTMLAudioElement) => element.currentTime);
+    await page.waitForTimeout(700);
+    const after = await audio.evaluate((element: HTMLAudioElement) => element.currentTime);
+    expect(after).toBeGreaterThan(before);
+    const job = await settled(node, jobId);
+    expect(job).toMatchObject({ status: "done", text: LONG_TEXT, voiceId: null });
+    // The first sound came while the node was still generating.
+    expect(firstPlaying).toBeLessThan(job.finishedAt!);
+    console.log(
+      `first audio ${firstPlaying - clickedAt} ms after the click; the job finished ${job.finishedAt! - clickedAt} ms ` +
+        `after it (${job.audio?.durationSeconds.toFixed(1)} s of audio)`,
+    );
+    await expect
+      .poll(() => status.textContent(), { timeout: 20_000 })
+      .toMatch(/^Done: \d+\.\d s of audio \(seed \d+\)/);
+    await page.getByTestId("waveform").and(page.locator('[data-ready="true"]')).waitFor();
+  });
+
+  it("downloads the result as a valid WAV, and as MP3 converted on the fly", async () => {
+    const job = await node.tts.get.query({ id: previousJobId! });
+    const result = page.getByTestId("now-playing");
+    const wav = decodeWav(await download(page, result.getByTestId("download-wav")));
+    expect(wav.sampleRate).toBe(24_000);
+    expect(wav.durationSeconds).toBeCloseTo(job.audio!.durationSeconds, 1);
+    const mp3 = await download(page, result.getByTestId("download-mp3"));
+    // An MPEG audio frame sync at the start, and a size that fits the duration at the node's bitrate.
+    expect(mp3[0]).toBe(0xff);
+    expect(mp3[1]! & 0xe0).toBe(0xe0);
+    expect(mp3.length).toBeGreaterThan(4_000 * job.audio!.durationSeconds);
   });
 
   it("uploads a voice from a file and plays a new result spoken with it", async () => {
@@ -119,52 +178,77 @@ describe("/tts against the production build", () => {
       .toEqual(["Model default", expect.stringMatching(/^my-voice \(\d+\.\d s\)$/)]);
     const voiceId = await select.inputValue();
     expect((await node.voices.get.query({ id: voiceId })).name).toBe("my-voice");
+    await page.getByLabel("Text", { exact: true }).fill("Spoken in my own voice.");
     await page.getByRole("button", { name: "Speak" }).click();
-    // Only a result from another job counts: the previous test's audio stays on the page until this job is queued.
-    const audio = page.locator(`[data-testid="result-audio"]:not([data-job-id="${previousJobId}"])`);
-    await audio.waitFor({ timeout: 30_000 });
+    const { audio, jobId } = await newResult(page, previousJobId);
+    previousJobId = jobId;
     expect(await audio.getAttribute("data-voice-id")).toBe(voiceId);
-    const job = await node.tts.get.query({ id: (await audio.getAttribute("data-job-id")) ?? "" });
-    expect(job).toMatchObject({ status: "done", voiceId });
-    expect(job.id).not.toBe(previousJobId);
-    expect(await audio.getAttribute("src")).toBe(`${inference.url}${job.audio?.url}`);
-    const duration = await playedDuration(audio);
-    expect(duration).toBeGreaterThan(0);
-    expect(duration).toBeCloseTo(job.audio?.durationSeconds ?? 0, 1);
+    await waitUntilPlaying(audio);
+    expect(await settled(node, jobId)).toMatchObject({ status: "done", voiceId });
   });
 
-  it("plays a job started through tRPC while it is still being generated (GET /v1/audio/{id} follows it)", async () => {
-    // Sixty sentences: the job runs chunk by chunk for a few seconds, streaming from its first chunk on.
-    const text = Array.from(
-      { length: 60 },
-      (_, i) => `This is sentence number ${i + 1}, long enough to stand on its own as a chunk of speech.`,
-    ).join(" ");
-    const job = await node.tts.synthesize.mutate({ text, format: "wav" });
-    const player = await browser.newPage();
-    try {
-      await player.setContent(
-        `<audio id="live" autoplay muted src="${inference.url}/v1/audio/${job.id}"></audio>`,
-      );
-      const audio = player.locator("#live");
-      let statusWhenPlaying = "";
-      await expect
-        .poll(
-          async () => {
-            const playing = await audio.evaluate((element: HTMLAudioElement) => element.currentTime > 0);
-            if (playing && !statusWhenPlaying)
-              statusWhenPlaying = (await node.tts.get.query({ id: job.id })).status;
-            return playing;
-          },
-          { timeout: 20_000, message: "the browser never played the live stream" },
-        )
-        .toBe(true);
-      expect(statusWhenPlaying).toBe("running");
-      await expect
-        .poll(async () => (await node.tts.get.query({ id: job.id })).status, { timeout: 60_000 })
-        .toBe("done");
-    } finally {
-      await player.close();
+  it("records a voice with the microphone, converts it to WAV in the browser, and speaks with it", async () => {
+    await page.getByTestId("record-start").click();
+    await page.getByTestId("record-stop").waitFor();
+    await page.waitForTimeout(6_500);
+    await page.getByTestId("record-stop").click();
+    await page.getByTestId("recording-preview").waitFor({ timeout: 15_000 });
+    const select = page.getByLabel("Voice", { exact: true });
+    const before = await select.inputValue();
+    await page.getByTestId("recording-use").click();
+    await expect.poll(() => select.inputValue(), { timeout: 30_000 }).not.toBe(before);
+    const voice = await node.voices.get.query({ id: await select.inputValue() });
+    expect(voice.name).toMatch(/^Recording /);
+    expect(voice.durationSeconds).toBeGreaterThan(5);
+    await page.getByRole("button", { name: "Speak" }).click();
+    const { jobId } = await newResult(page, previousJobId);
+    previousJobId = jobId;
+    expect(await settled(node, jobId)).toMatchObject({ status: "done", voiceId: voice.id });
+  });
+
+  it("shows the server's own error for a text over the limit, and keeps the typed text", async () => {
+    const huge = "word ".repeat(40_000);
+    await page.getByLabel("Text", { exact: true }).fill(huge);
+    expect(await page.getByTestId("text-count").textContent()).toBe(
+      "200,000 / 100,000 characters (over the limit)",
+    );
+    await page.getByRole("button", { name: "Speak" }).click();
+    const error = page.getByTestId("synthesize-error");
+    await error.waitFor();
+    expect(await error.textContent()).toBe("The text is 199999 characters; the limit is 100000.");
+    expect((await page.getByLabel("Text", { exact: true }).inputValue()).length).toBe(200_000);
+  });
+
+  it("writes screenshots: desktop and phone width, light and dark", async () => {
+    await page
+      .getByLabel("Text", { exact: true })
+      .fill("Hello there! [laugh] This is Chatterbox, running on your own node.");
+    for (const colorScheme of ["light", "dark"] as const) {
+      await page.emulateMedia({ colorScheme });
+      for (const [name, viewport] of [
+        ["desktop", { width: 1280, height: 900 }],
+        ["phone", { width: 390, height: 844 }],
+      ] as const) {
+        await page.setViewportSize(viewport);
+        await page.screenshot({ path: screenshots.path(`tts-${name}-${colorScheme}.png`), fullPage: true });
+      }
     }
+    await page.emulateMedia({ colorScheme: null });
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  it("deletes a result: it leaves the history and the node no longer serves its audio", async () => {
+    const id = previousJobId!;
+    const item = page.locator(`[data-testid="history-item"][data-job-id="${id}"]`);
+    await item.waitFor();
+    await item.getByTestId("history-delete").click();
+    await item.waitFor({ state: "detached" });
+    expect((await fetch(`${inference.url}/v1/audio/${id}`)).status).toBe(404);
+    const gone = await node.tts.get.query({ id }).catch((error: unknown) => error);
+    expect(gone).toBeInstanceOf(TRPCClientError);
+    expect((gone as TRPCClientError<AppRouter>).data?.code).toBe("NOT_FOUND");
+    // The player of the deleted result goes with it.
+    expect(await page.locator(`[data-testid="result-audio"][data-job-id="${id}"]`).count()).toBe(0);
   });
 
   it("says clearly when the inference node is unreachable", async () => {
@@ -174,5 +258,6 @@ describe("/tts against the production build", () => {
     await alert.waitFor({ timeout: 30_000 });
     expect(await alert.textContent()).toContain("Inference node unreachable");
     expect(await alert.textContent()).toContain(inference.url);
+    expect(await page.getByTestId("status-badge").textContent()).toContain("Inference node unreachable");
   });
 });

@@ -4,8 +4,8 @@ export { decodeWav, type DecodedAudio, type DecodeWavOptions } from "./wav-decod
 export { encodeWav, wavHeader, UNKNOWN_LENGTH, type WavOutputEncoding } from "./wav-encode";
 export type { WavEncoding } from "./wav-format";
 export { encodePcm16, floatToInt16, int16ToFloat } from "./pcm";
+export { concatBytes } from "./bytes";
 export {
-  concatBytes,
   createMp3Encoder,
   encodeMp3,
   MP3_BITRATES_KBPS,

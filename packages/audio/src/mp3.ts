@@ -1,5 +1,6 @@
 import { Mp3Encoder } from "@breezystack/lamejs";
 
+import { concatBytes } from "./bytes";
 import { floatToInt16 } from "./pcm";
 
 /** Sample rates MPEG-1/2/2.5 Layer III can carry. */
@@ -50,15 +51,4 @@ export function createMp3Encoder(sampleRate: number, bitrateKbps = 128): Mp3Stre
 export function encodeMp3(samples: Float32Array, sampleRate: number, bitrateKbps = 128): Uint8Array {
   const encoder = createMp3Encoder(sampleRate, bitrateKbps);
   return concatBytes([encoder.encode(samples), encoder.finish()]);
-}
-
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  const total = parts.reduce((sum, part) => sum + part.length, 0);
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }

@@ -1,6 +1,6 @@
 import { createMp3Encoder } from "./mp3";
 import { encodePcm16 } from "./pcm";
-import { wavHeader } from "./wav-encode";
+import { wavHeader } from "./wav-header";
 
 export type StreamFormat = "wav" | "pcm" | "mp3";
 

@@ -1,3 +1,5 @@
+import { SETTING_DEFAULTS } from "@tts/api";
+
 import type { Rng } from "./rng";
 
 /**
@@ -26,7 +28,7 @@ export interface SamplingParams {
 }
 
 export const TURBO_DEFAULTS: SamplingParams = Object.freeze({
-  temperature: 0.8,
+  temperature: SETTING_DEFAULTS.temperature,
   topK: 1000,
   topP: 0.95,
   minP: 0,
@@ -36,7 +38,7 @@ export const TURBO_DEFAULTS: SamplingParams = Object.freeze({
 });
 
 export const ENGLISH_DEFAULTS: SamplingParams = Object.freeze({
-  temperature: 0.8,
+  temperature: SETTING_DEFAULTS.temperature,
   topK: 0,
   topP: 1,
   minP: 0.05,
@@ -44,8 +46,8 @@ export const ENGLISH_DEFAULTS: SamplingParams = Object.freeze({
   greedy: false,
 });
 
-export const ENGLISH_CFG_WEIGHT = 0.5;
-export const ENGLISH_EXAGGERATION = 0.5;
+export const ENGLISH_CFG_WEIGHT = SETTING_DEFAULTS.cfgWeight;
+export const ENGLISH_EXAGGERATION = SETTING_DEFAULTS.exaggeration;
 
 export function validateSamplingParams(params: SamplingParams): void {
   const { temperature, topK, topP, minP, repetitionPenalty } = params;

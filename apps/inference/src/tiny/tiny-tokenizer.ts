@@ -3,29 +3,10 @@
  * <|endoftext|> ids, paralinguistic tags as single tokens) and English's character BPE ([SPACE], [START]=255,
  * [STOP]=0, 704 ids). Small vocabularies keep the embedding tables tiny.
  */
+import { TURBO_TAGS } from "@tts/api";
+
 import { ENGLISH_START_TEXT, ENGLISH_STOP_TEXT } from "../engine/contract";
 
-export const TURBO_TAGS = [
-  "[laugh]",
-  "[chuckle]",
-  "[sigh]",
-  "[gasp]",
-  "[cough]",
-  "[clear throat]",
-  "[sniff]",
-  "[groan]",
-  "[shush]",
-  "[whisper]",
-  "[cry]",
-  "[yawn]",
-  "[hum]",
-  "[scream]",
-  "[breath]",
-  "[inhale]",
-  "[exhale]",
-  "[pause]",
-  "[mumble]",
-];
 
 export const ENGLISH_TEXT_VOCAB = 704;
 

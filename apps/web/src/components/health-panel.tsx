@@ -3,10 +3,10 @@
 import { api } from "../trpc/react";
 import { formatUptime } from "./format";
 
-const REFRESH_MS = 5_000;
+export const HEALTH_REFRESH_MS = 5_000;
 
 export function HealthPanel({ apiBase }: { apiBase: string }) {
-  const health = api.health.useQuery(undefined, { refetchInterval: REFRESH_MS, retry: 1 });
+  const health = api.health.useQuery(undefined, { refetchInterval: HEALTH_REFRESH_MS, retry: 1 });
 
   if (health.isPending) {
     return (
@@ -23,7 +23,7 @@ export function HealthPanel({ apiBase }: { apiBase: string }) {
         <p>
           No answer from <code>{apiBase}</code> ({health.error.message}). Start it with <code>npm start</code>{" "}
           (or <code>pnpm --filter @tts/inference start</code>), or point <code>NEXT_PUBLIC_TTS_API_BASE</code>{" "}
-          at a running node. This page retries every {REFRESH_MS / 1000} seconds.
+          at a running node. This page retries every {HEALTH_REFRESH_MS / 1000} seconds.
         </p>
       </section>
     );
@@ -35,6 +35,7 @@ export function HealthPanel({ apiBase }: { apiBase: string }) {
       <h2>
         <span className="dot ok" aria-hidden /> Inference node online
       </h2>
+      <p className="muted small">The node this page talks to, as its health route describes it.</p>
       <dl>
         <dt>Service</dt>
         <dd data-testid="health-service">
@@ -51,6 +52,12 @@ export function HealthPanel({ apiBase }: { apiBase: string }) {
           Chatterbox {model.variant} ({model.dtype}){model.provider ? ` on ${model.provider}` : ""}:{" "}
           {model.state}
         </dd>
+        {model.notReady && (
+          <>
+            <dt>Why not ready</dt>
+            <dd data-testid="health-not-ready">{model.notReady.advice}</dd>
+          </>
+        )}
         <dt>ONNX Runtime</dt>
         <dd>{onnxRuntime.version}</dd>
         <dt>Backends</dt>

@@ -8,6 +8,7 @@ import type { AppRouter } from "@tts/api";
 import { apiLinks } from "@tts/api/client";
 
 import { makeQueryClient } from "./query-client";
+import { sessionHeaders } from "./session-token";
 
 /** Typed hooks for the inference node's router: `api.health.useQuery()`. */
 export const api = createTRPCReact<AppRouter>();
@@ -22,7 +23,9 @@ function getQueryClient(): QueryClient {
 
 export function TRPCReactProvider({ apiBase, children }: { apiBase: string; children: ReactNode }) {
   const queryClient = getQueryClient();
-  const [trpcClient] = useState(() => api.createClient({ links: apiLinks({ url: `${apiBase}/trpc` }) }));
+  const [trpcClient] = useState(() =>
+    api.createClient({ links: apiLinks({ url: `${apiBase}/trpc`, headers: sessionHeaders }) }),
+  );
   return (
     <api.Provider client={trpcClient} queryClient={queryClient}>
       <QueryClientProvider client={queryClient}>{children}</QueryClientProvider>

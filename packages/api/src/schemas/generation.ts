@@ -5,6 +5,39 @@ import { z } from "zod";
  * must be consumed where settings are resolved (the inference node's `resolveSettings`), which fails to typecheck
  * otherwise.
  */
+/** Defaults the node applies to settings a request leaves out (UIs show them; the engine uses them). */
+export const SETTING_DEFAULTS = Object.freeze({
+  temperature: 0.8,
+  speed: 1,
+  /** English only: emotion intensity. */
+  exaggeration: 0.5,
+  /** English only: classifier-free guidance weight (0 turns guidance off). */
+  cfgWeight: 0.5,
+});
+
+/** Turbo's paralinguistic tags: each is one token of its tokenizer, spoken as the sound it names. */
+export const TURBO_TAGS = [
+  "[laugh]",
+  "[chuckle]",
+  "[sigh]",
+  "[gasp]",
+  "[cough]",
+  "[clear throat]",
+  "[sniff]",
+  "[groan]",
+  "[shush]",
+  "[whisper]",
+  "[cry]",
+  "[yawn]",
+  "[hum]",
+  "[scream]",
+  "[breath]",
+  "[inhale]",
+  "[exhale]",
+  "[pause]",
+  "[mumble]",
+] as const;
+
 export const generationSettingsSchema = z.object({
   seed: z.number().int().min(0).max(0xffffffff).optional(),
   greedy: z.boolean().optional(),

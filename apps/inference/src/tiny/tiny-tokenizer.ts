@@ -7,7 +7,6 @@ import { TURBO_TAGS } from "@tts/api";
 
 import { ENGLISH_START_TEXT, ENGLISH_STOP_TEXT } from "../engine/contract";
 
-
 export const ENGLISH_TEXT_VOCAB = 704;
 
 /** GPT-2's byte -> printable character table, as the ByteLevel pre-tokenizer expects it in the vocab. */

@@ -31,6 +31,9 @@ async function doneJob(credential: string, text = "Hello there.") {
   const job = await t.client(credential).tts.synthesize.mutate({ text, maxTokens: 20 });
   const done = await settleJob(t, job.id, credential);
   expect(done.status).toBe("done");
+  // A stored result keeps when it was asked for, apart from when it finished (a history shows both).
+  expect(done.createdAt).toBe(job.createdAt);
+  expect(done.finishedAt).toBeGreaterThan(job.createdAt);
   return done;
 }
 

@@ -100,7 +100,7 @@ function storedJob(stored: StoredObject<AudioMeta>): Job {
     text: meta.text,
     voiceId: meta.voiceId,
     format: meta.format,
-    createdAt: stored.createdAt,
+    createdAt: meta.requestedAt ?? stored.createdAt,
     finishedAt: stored.createdAt,
     error: null,
     audio: {
@@ -473,8 +473,9 @@ export class JobService implements TtsService {
       variant,
       seed: generation.seed,
       tokens: state.tokens,
+      requestedAt: job.createdAt,
     });
-    const done: Job = { ...storedJob(stored), createdAt: job.createdAt, finishedAt: this.now() };
+    const done: Job = { ...storedJob(stored), finishedAt: this.now() };
     Object.assign(job, done);
     const synthSeconds = Math.max(1e-6, (this.now() - startedAt) / 1000);
     const audioSeconds = stored.meta.durationSeconds;

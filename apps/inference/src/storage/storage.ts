@@ -29,6 +29,8 @@ export interface AudioMeta extends Owned {
   variant: string;
   seed: number;
   tokens: number;
+  /** When the job was asked for (epoch ms); the stored object's createdAt is when it finished. Older records lack it. */
+  requestedAt?: number;
 }
 
 /**

@@ -73,6 +73,15 @@ const procedures: Record<string, () => Row> = {
     call: query("tts.progress", { id: jobId }),
     expect: { anonymous: 401, owner: 200, other: 404 },
   }),
+  // The owner's job is done: cancelling it returns it unchanged (its audio is kept).
+  "tts.cancel": () => ({
+    call: mutation("tts.cancel", { id: jobId }),
+    expect: { anonymous: 401, owner: 200, other: 404 },
+  }),
+  "tts.audioLink": () => ({
+    call: query("tts.audioLink", { id: jobId }),
+    expect: { anonymous: 401, owner: 200, other: 404 },
+  }),
   "tts.delete": () => ({
     call: mutation("tts.delete", { id: jobId }),
     expect: { anonymous: 401, owner: 200, other: 404 },

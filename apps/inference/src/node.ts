@@ -214,6 +214,7 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
   const jobs = new JobService({
     engine: () => engine,
     wake,
+    notReady,
     onActivity,
     encoders,
     formats,

@@ -70,27 +70,31 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * The inference node's production build (`tts serve` from apps/inference/dist) on a tiny-random bundle it
- * generates itself, on an ephemeral port it reports in its log; resolves once the model is ready.
+ * The inference node's production build (`tts serve` from apps/inference/dist) on an ephemeral port it reports in
+ * its log. By default it runs a tiny-random bundle it generates itself and resolves once the model is ready;
+ * `model: "download"` makes it fetch the model from `HF_ENDPOINT` instead (for tests of a node that cannot) and
+ * resolves once it listens.
  */
-export async function startInference(env: Record<string, string>): Promise<RunningProcess & { url: string }> {
+export async function startInference(
+  env: Record<string, string>,
+  { model = "tiny" }: { model?: "tiny" | "download" } = {},
+): Promise<RunningProcess & { url: string }> {
   const inferenceDir = path.dirname(require.resolve("@tts/inference/package.json"));
   const work = mkdtempSync(path.join(tmpdir(), "tts-e2e-"));
   const bundle = path.join(work, "bundle");
-  const made = spawnSync(
-    process.execPath,
-    ["dist/cli.js", "models", "make-tiny", "--variant", "turbo", "--out", bundle],
-    {
-      cwd: inferenceDir,
-      encoding: "utf8",
-    },
-  );
-  if (made.status !== 0) throw new Error(`make-tiny failed: ${made.stderr}`);
+  if (model === "tiny") {
+    const made = spawnSync(
+      process.execPath,
+      ["dist/cli.js", "models", "make-tiny", "--variant", "turbo", "--out", bundle],
+      { cwd: inferenceDir, encoding: "utf8" },
+    );
+    if (made.status !== 0) throw new Error(`make-tiny failed: ${made.stderr}`);
+  }
   const proc = startProcess(
     process.execPath,
     ["dist/cli.js", "serve", "--port", "0", "--host", "127.0.0.1"],
     {
-      TTS_MODEL_DIR: bundle,
+      ...(model === "tiny" ? { TTS_MODEL_DIR: bundle } : { TTS_CACHE_DIR: path.join(work, "cache") }),
       TTS_DTYPE: "fp32",
       TTS_DEVICE: "cpu",
       DATA_DIR: path.join(work, "data"),
@@ -103,7 +107,8 @@ export async function startInference(env: Record<string, string>): Promise<Runni
     proc,
     () => /"port":(\d+).*"inference node listening"/.exec(proc.output())?.[1],
   );
-  await waitFor("model", proc, () => (/"model ready"/.test(proc.output()) ? true : undefined));
+  if (model === "tiny")
+    await waitFor("model", proc, () => (/"model ready"/.test(proc.output()) ? true : undefined));
   return { ...proc, url: `http://127.0.0.1:${port}` };
 }
 

@@ -1,4 +1,11 @@
-import { ServiceError, type Job, type JobProgress, type SynthesisRequest, type TtsService } from "@tts/api";
+import {
+  ServiceError,
+  type Job,
+  type JobProgress,
+  type NotReady,
+  type SynthesisRequest,
+  type TtsService,
+} from "@tts/api";
 
 import { SAMPLE_RATE } from "../engine/contract";
 import { EngineError, type Engine } from "../engine/engine";
@@ -28,6 +35,8 @@ export interface JobServiceOptions {
   engine: () => Engine | undefined;
   /** Brings back an engine unloaded while idle; called before each job is admitted. */
   wake?: () => Promise<void>;
+  /** Why the node cannot synthesize (model loading, download failing, ...), told to callers refused for it. */
+  notReady?: () => NotReady | null;
   /** Told whenever the set of running and queued jobs changes (the idle timer restarts from it). */
   onActivity?: (jobs: number) => void;
   audio: Collection<AudioMeta>;
@@ -337,8 +346,16 @@ export class JobService implements TtsService {
     if (this.draining)
       throw new ServiceError("SERVICE_UNAVAILABLE", "The server is shutting down; retry on another node.", 5);
     const engine = getEngine();
-    if (!engine)
-      throw new ServiceError("SERVICE_UNAVAILABLE", "The model is still loading; retry shortly.", 10);
+    if (!engine) {
+      const why = this.options.notReady?.();
+      throw new ServiceError(
+        "SERVICE_UNAVAILABLE",
+        why && why.category !== "loading"
+          ? `The model is not ready: ${why.advice}`
+          : "The model is still loading; retry shortly.",
+        10,
+      );
+    }
     const queued = this.stats().queued;
     const workers = engine.stats().workers;
     // Work taken with no worker to run it would only wait for its timeout.

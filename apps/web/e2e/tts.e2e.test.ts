@@ -8,6 +8,7 @@ import type { AppRouter } from "@tts/api";
 import { decodeWav, encodeWav } from "@tts/audio";
 import { launchChromium } from "@tts/vitest-config/chromium";
 
+import { accessibilityViolations } from "./accessibility";
 import { screenshots } from "./screenshots";
 import { freePort, startInference, startWeb, type RunningProcess } from "./stack";
 
@@ -196,7 +197,16 @@ describe("/tts against the production build", () => {
     const select = page.getByLabel("Voice", { exact: true });
     const before = await select.inputValue();
     await page.getByTestId("recording-use").click();
-    await expect.poll(() => select.inputValue(), { timeout: 30_000 }).not.toBe(before);
+    // Another stored voice, selected (never "", which would be the model's default).
+    await expect
+      .poll(
+        async () => {
+          const value = await select.inputValue();
+          return value.startsWith("voice_") && value !== before;
+        },
+        { timeout: 30_000 },
+      )
+      .toBe(true);
     const voice = await node.voices.get.query({ id: await select.inputValue() });
     expect(voice.name).toMatch(/^Recording /);
     expect(voice.durationSeconds).toBeGreaterThan(5);
@@ -217,6 +227,24 @@ describe("/tts against the production build", () => {
     await error.waitFor();
     expect(await error.textContent()).toBe("The text is 199999 characters; the limit is 100000.");
     expect((await page.getByLabel("Text", { exact: true }).inputValue()).length).toBe(200_000);
+  });
+
+  it("passes axe-core's WCAG A/AA checks in light and dark, settings open, and works from the keyboard", async () => {
+    await page.locator("details.settings summary").click();
+    for (const colorScheme of ["light", "dark"] as const) {
+      await page.emulateMedia({ colorScheme });
+      expect(await accessibilityViolations(page), colorScheme).toEqual([]);
+    }
+    await page.emulateMedia({ colorScheme: null });
+    await page.locator("details.settings summary").click();
+    // Keyboard: from the text box, Tab reaches the first tag button, and Enter inserts the tag.
+    const text = page.getByLabel("Text", { exact: true });
+    await text.fill("Hi");
+    await text.focus();
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("[laugh]");
+    await page.keyboard.press("Enter");
+    expect(await text.inputValue()).toBe("Hi [laugh] ");
   });
 
   it("writes screenshots: desktop and phone width, light and dark", async () => {

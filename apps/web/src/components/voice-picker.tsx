@@ -27,6 +27,8 @@ export function VoicePicker({
 
   const create = api.voices.create.useMutation({
     onSuccess: async (voice) => {
+      // Listed before it is selected: a select whose value has no option shows (and reads as) nothing.
+      utils.voices.list.setData(undefined, (voices) => [...(voices ?? []), voice]);
       onChange(voice.id);
       await utils.voices.list.invalidate();
     },

@@ -171,6 +171,8 @@ const envSchema = z.object({
   MIN_FREE_DISK_MB: count(0, 10_000_000).default(256),
   AUDIO_TTL_SECONDS: seconds.default(3600),
   QUEUE_SIZE: count(1, 10_000).default(16),
+  /** Jobs one principal (API key or browser session) may have queued or running at once; not the keyless user. */
+  MAX_ACTIVE_JOBS_PER_KEY: count(1, 10_000).default(4),
   JOB_TIMEOUT_SECONDS: seconds.default(300),
   DRAIN_TIMEOUT_SECONDS: seconds.default(60),
   /** Characters per stored job (tRPC): long texts are split into sentences and streamed as one. */

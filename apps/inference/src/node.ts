@@ -54,6 +54,8 @@ export interface NodeSettings {
   loadRetryMs?: { first: number; max: number };
   audioTtlSeconds: number;
   queueSize: number;
+  /** Jobs one principal may have queued or running (the keyless local user is bounded by the queue alone). */
+  maxActiveJobsPerOwner: number;
   jobTimeoutSeconds: number;
   drainTimeoutSeconds: number;
   maxTextLength: number;
@@ -89,6 +91,7 @@ export function nodeSettingsFromEnv(env: InferenceEnv, model: ModelSettings): No
     idleUnloadSeconds: env.TTS_IDLE_UNLOAD_SECONDS,
     audioTtlSeconds: env.AUDIO_TTL_SECONDS,
     queueSize: env.QUEUE_SIZE,
+    maxActiveJobsPerOwner: env.MAX_ACTIVE_JOBS_PER_KEY,
     jobTimeoutSeconds: env.JOB_TIMEOUT_SECONDS,
     drainTimeoutSeconds: env.DRAIN_TIMEOUT_SECONDS,
     maxTextLength: env.MAX_TEXT_LENGTH,
@@ -221,6 +224,7 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
     audio: storage.audio,
     voices,
     queueSize: settings.queueSize,
+    maxActivePerOwner: settings.maxActiveJobsPerOwner,
     timeoutMs: settings.jobTimeoutSeconds * 1000,
     maxTextLength: settings.maxTextLength,
     retentionMs: settings.audioTtlSeconds * 1000,

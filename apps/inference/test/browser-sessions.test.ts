@@ -17,7 +17,7 @@ let t: TestNode;
 
 beforeAll(async () => {
   t = await startTestNode(
-    { apiKeys: [KEY], sessionSecret: SECRET },
+    { apiKeys: [KEY], sessionSecret: SECRET, maxActiveJobsPerOwner: 2 },
     // Never stops by itself: jobs last as long as maxTokens asks.
     { variant: "turbo", stopAfter: null },
   );
@@ -153,6 +153,25 @@ describe("cancel", () => {
     expect((await trpcClientError(t.client(bob).tts.cancel.mutate({ id: job.id }))).data?.code).toBe(
       "NOT_FOUND",
     );
+  });
+});
+
+describe("per-session quota", () => {
+  it("caps the jobs one session has in flight, without holding up another session", async () => {
+    const long = { text: "Keep going.", maxTokens: 4000 };
+    const first = await t.client(alice).tts.synthesize.mutate(long);
+    const second = await t.client(alice).tts.synthesize.mutate(long);
+    const refused = await trpcClientError(t.client(alice).tts.synthesize.mutate(long));
+    expect(refused.data?.code).toBe("TOO_MANY_REQUESTS");
+    expect(refused.message).toMatch(/^You already have 2 jobs queued or running \(the limit per caller\)/);
+    expect(refused.data?.retryAfterSeconds).toBeGreaterThan(0);
+    const bobs = await t.client(bob).tts.synthesize.mutate({ text: "Mine.", maxTokens: 4 });
+    expect(bobs.status).toMatch(/queued|running/);
+    // Cancelling one makes room again.
+    await t.client(alice).tts.cancel.mutate({ id: first.id });
+    const third = await t.client(alice).tts.synthesize.mutate(long);
+    for (const { id } of [second, third]) await t.client(alice).tts.cancel.mutate({ id });
+    expect((await settleJob(t, bobs.id, bob)).status).toBe("done");
   });
 });
 

@@ -17,7 +17,7 @@ import type { AudioMeta, Collection, ObjectWriter, StoredObject } from "../stora
 import type { AudioEncoders } from "./audio-encoders";
 import { AudioOutput } from "./audio-output";
 import type { FormatSupport } from "./ffmpeg";
-import { isOwner, storageFailure } from "./ownership";
+import { isOwner, LOCAL_OWNER, storageFailure } from "./ownership";
 import type { VoiceLibrary } from "./voice-service";
 
 /** What the job service reports; the HTTP layer turns it into Prometheus series. */
@@ -42,6 +42,11 @@ export interface JobServiceOptions {
   audio: Collection<AudioMeta>;
   voices: VoiceLibrary;
   queueSize: number;
+  /**
+   * Jobs one owner may have queued or running, so one caller cannot take the whole queue; the keyless local
+   * user (everyone, on a node without credentials) is bounded by the queue alone.
+   */
+  maxActivePerOwner?: number;
   /** Per text chunk: a job's timeout scales with its length. */
   timeoutMs: number;
   maxTextLength: number;
@@ -361,6 +366,20 @@ export class JobService implements TtsService {
     // Work taken with no worker to run it would only wait for its timeout.
     if (workers === 0)
       throw new ServiceError("SERVICE_UNAVAILABLE", "No inference worker is available; retry shortly.", 5);
+    const perOwner = this.options.maxActivePerOwner;
+    if (perOwner !== undefined && owner !== LOCAL_OWNER) {
+      const mine = [...this.active.values()].filter((s) => s.owner === owner).length;
+      if (mine >= perOwner) {
+        metrics.outcome("rejected");
+        const retryAfter = Math.max(1, Math.ceil(this.averageJobMs / 1000));
+        throw new ServiceError(
+          "TOO_MANY_REQUESTS",
+          `You already have ${mine} jobs queued or running (the limit per caller); wait for one to finish or ` +
+            `cancel one, then retry (about ${retryAfter} s).`,
+          retryAfter,
+        );
+      }
+    }
     if (queued >= queueSize) {
       metrics.outcome("rejected");
       // Finite whatever the state: no workers (being replaced) counts as one, and an hour is the most asked.

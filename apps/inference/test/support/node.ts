@@ -72,6 +72,7 @@ export async function startTestNode(
     loadRetryMs: { first: 50, max: 1000 },
     audioTtlSeconds: 3600,
     queueSize: 4,
+    maxActiveJobsPerOwner: 100,
     jobTimeoutSeconds: 60,
     drainTimeoutSeconds: 30,
     maxTextLength: 300,

@@ -45,6 +45,7 @@ describe("parseEnv", () => {
       MIN_FREE_DISK_MB: 256,
       AUDIO_TTL_SECONDS: 3600,
       QUEUE_SIZE: 16,
+      MAX_ACTIVE_JOBS_PER_KEY: 4,
       JOB_TIMEOUT_SECONDS: 300,
       DRAIN_TIMEOUT_SECONDS: 60,
       MAX_TEXT_LENGTH: 100_000,
@@ -109,6 +110,19 @@ describe("parseEnv", () => {
     // A named key's secret part is what must be long enough, and stays hidden too.
     expect(() => parseEnv({ API_KEYS: "alice:short-secret" })).toThrow(/each API key needs at least 16/);
     expect(parseEnv({ API_KEYS: "alice:0123456789abcdef" }).API_KEYS).toEqual(["alice:0123456789abcdef"]);
+    // Browser sessions are the principals "session-<id>": no key may be named like one.
+    expect(() => parseEnv({ API_KEYS: "session-abc:0123456789abcdef" })).toThrow(
+      /API_KEYS=\(hidden\): key names must not start with "session-"/,
+    );
+  });
+
+  it("takes a session secret of 32+ characters, never echoing it", () => {
+    const secret = "s".repeat(32);
+    expect(parseEnv({ TTS_SESSION_SECRET: secret }).TTS_SESSION_SECRET).toBe(secret);
+    expect(() => parseEnv({ TTS_SESSION_SECRET: "too-short-secret" })).toThrow(
+      /TTS_SESSION_SECRET=\(hidden\): expected at least 32 characters/,
+    );
+    expect(() => parseEnv({ TTS_SESSION_SECRET: "too-short-secret" })).not.toThrow(/too-short-secret/);
   });
 
   it("reads rate limits and trusted proxies, refusing entries that are not addresses", () => {

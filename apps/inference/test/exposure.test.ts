@@ -18,6 +18,10 @@ describe("who can reach a node without keys", () => {
   it("serves loopback or keyed nodes as asked, refuses an open one, and warns when it is opted into", () => {
     expect(checkExposure({ host: "127.0.0.1", apiKeys: [], allowAnonymous: false })).toEqual({});
     expect(checkExposure({ host: "0.0.0.0", apiKeys: ["k".repeat(16)], allowAnonymous: false })).toEqual({});
+    // A session secret closes the node too: only signed browser sessions get in.
+    expect(
+      checkExposure({ host: "0.0.0.0", apiKeys: [], sessionSecret: "s".repeat(32), allowAnonymous: false }),
+    ).toEqual({});
     expect(() => checkExposure({ host: "0.0.0.0", apiKeys: [], allowAnonymous: false })).toThrow(
       /Refusing to listen on 0.0.0.0 without API_KEYS.*ALLOW_ANONYMOUS=true/,
     );

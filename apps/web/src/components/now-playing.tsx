@@ -84,6 +84,11 @@ export function NowPlaying({
           data-testid="result-audio"
           data-job-id={id}
           data-voice-id={data?.voiceId ?? undefined}
+          onError={() => {
+            // A signed link lasts an hour: a page left open longer gets a fresh one when playback fails.
+            const expiresAt = link.data?.expiresAt;
+            if (expiresAt && Date.now() > expiresAt - 60_000) void link.refetch();
+          }}
           onTimeUpdate={(event) => {
             const { currentTime, duration } = event.currentTarget;
             setPlayed(Number.isFinite(duration) && duration > 0 ? currentTime / duration : 0);

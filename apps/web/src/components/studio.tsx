@@ -1,6 +1,6 @@
 "use client";
 
-import { useState, type FormEvent } from "react";
+import { useRef, useState, type FormEvent } from "react";
 
 import { DEFAULT_SPEECH_SETTINGS, synthesizeRequest } from "../lib/settings";
 import { api } from "../trpc/react";
@@ -20,19 +20,20 @@ export function Studio({ apiBase }: { apiBase: string }) {
   const [voiceId, setVoiceId] = useState("");
   const [settings, setSettings] = useState(DEFAULT_SPEECH_SETTINGS);
   const [current, setCurrent] = useState<{ id: string; requestedAt?: number }>();
-  const [requestedAt, setRequestedAt] = useState(0);
+  // When Speak was pressed, to say how long the first audio took (read in onSuccess, so not state).
+  const requestedAt = useRef(0);
 
   const synthesize = api.tts.synthesize.useMutation({
     onSuccess: (job) => {
       utils.tts.get.setData({ id: job.id }, job);
-      setCurrent({ id: job.id, requestedAt });
+      setCurrent({ id: job.id, requestedAt: requestedAt.current });
       void utils.tts.list.invalidate();
     },
   });
 
   const onSubmit = (event: FormEvent) => {
     event.preventDefault();
-    setRequestedAt(Date.now());
+    requestedAt.current = Date.now();
     synthesize.mutate(synthesizeRequest(text, voiceId, settings, variant ?? "turbo"));
   };
   const formats = health.data?.audioFormats ?? ["wav"];

@@ -7,7 +7,10 @@ export const SERVICE_NAME = "tts-inference";
 export const SERVICE_VERSION = packageJson.version;
 
 export function createApiContext(
-  services: Pick<ApiContext, "model" | "audioFormats" | "limits" | "queue" | "audioLink" | "voices" | "tts">,
+  services: Pick<
+    ApiContext,
+    "model" | "audioFormats" | "limits" | "queue" | "audioLink" | "voiceLink" | "voices" | "tts"
+  >,
 ): Omit<ApiContext, "principal" | "requestId"> {
   const backends = listRuntimeBackends();
   return {

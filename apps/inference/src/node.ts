@@ -250,6 +250,7 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
         return { queued, running };
       },
       audioLink: (owner, id, format) => audioLinks.link(owner, id, format),
+      voiceLink: (owner, id) => audioLinks.voice(owner, id),
       voices,
       tts: jobs,
     }),

@@ -112,6 +112,30 @@ describe("signed audio links", () => {
     );
   });
 
+  it("play a stored voice as the model hears it, for its owner only", async () => {
+    const voice = await t.client(alice).voices.create.mutate(voiceForm("preview.wav"));
+    const link = await t.client(alice).voices.audioLink.query({ id: voice.id });
+    expect(link.url).toMatch(new RegExp(`^/v1/voices/${voice.id}/audio\\?p=session-alice`));
+    const response = await fetch(`${t.url}${link.url}`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe("audio/wav");
+    const wav = decodeWav(new Uint8Array(await response.arrayBuffer()));
+    expect(wav.sampleRate).toBe(voice.sampleRate);
+    expect(wav.durationSeconds).toBeCloseTo(voice.durationSeconds, 2);
+    expect((await fetch(`${t.url}/v1/voices/${voice.id}/audio`)).status).toBe(401);
+    // A link for a result does not open a voice, nor the other way round.
+    const job = await doneJob(alice);
+    const jobLink = await t.client(alice).tts.audioLink.query({ id: job.id });
+    expect((await fetch(`${t.url}/v1/voices/${voice.id}/audio?${jobLink.url.split("?")[1]}`)).status).toBe(
+      401,
+    );
+    expect((await fetch(`${t.url}/v1/audio/${job.id}?${link.url.split("?")[1]}`)).status).toBe(401);
+    expect((await trpcClientError(t.client(bob).voices.audioLink.query({ id: voice.id }))).data?.code).toBe(
+      "NOT_FOUND",
+    );
+    await t.client(alice).voices.delete.mutate({ id: voice.id });
+  });
+
   it("convert a stored WAV to MP3 for a download, and refuse formats that do not exist", async () => {
     const job = await doneJob(alice);
     const link = await t.client(alice).tts.audioLink.query({ id: job.id, format: "mp3", download: true });

@@ -178,7 +178,14 @@ describe("/tts against the production build", () => {
       .poll(async () => await select.locator("option").allTextContents(), { timeout: 30_000 })
       .toEqual(["Model default", expect.stringMatching(/^my-voice \(\d+\.\d s\)$/)]);
     const voiceId = await select.inputValue();
-    expect((await node.voices.get.query({ id: voiceId })).name).toBe("my-voice");
+    const stored = await node.voices.get.query({ id: voiceId });
+    expect(stored.name).toBe("my-voice");
+    // The preview plays the voice as the node stored it (trimmed, 24 kHz), fetched by the browser.
+    const preview = page.getByTestId("voice-preview");
+    expect(await preview.getAttribute("src")).toBe(`${inference.url}/v1/voices/${voiceId}/audio`);
+    await expect
+      .poll(() => preview.evaluate((element: HTMLAudioElement) => element.duration), { timeout: 10_000 })
+      .toBeCloseTo(stored.durationSeconds, 1);
     await page.getByLabel("Text", { exact: true }).fill("Spoken in my own voice.");
     await page.getByRole("button", { name: "Speak" }).click();
     const { audio, jobId } = await newResult(page, previousJobId);

@@ -61,6 +61,8 @@ export interface ApiContext {
     id: string,
     format: AudioFormat | undefined,
   ): { url: string; expiresAt: number | null };
+  /** Where a media element fetches `owner`'s voice `id` as the model hears it (a WAV), signed like `audioLink`. */
+  voiceLink(owner: string, id: string): { url: string; expiresAt: number | null };
   voices: VoiceService;
   tts: TtsService;
   /** The caller; null when keys are configured and the request presented no valid one. */

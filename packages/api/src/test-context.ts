@@ -104,6 +104,7 @@ export function testContext(overrides: Partial<ApiContext> = {}): ApiContext {
       url: `/v1/audio/${id}?p=${owner}${format ? `&format=${format}` : ""}`,
       expiresAt: 2_000_000,
     }),
+    voiceLink: (owner, id) => ({ url: `/v1/voices/${id}/audio?p=${owner}`, expiresAt: 2_000_000 }),
     voices: voiceService,
     tts: ttsService,
     principal: { id: "local" },

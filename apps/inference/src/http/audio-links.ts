@@ -4,7 +4,7 @@ import type { AudioFormat } from "@tts/api";
 import { AUDIO_URL_TTL_SECONDS, signAudio, verifyAudioSignature } from "@tts/api/session-token";
 
 /**
- * Links to `/v1/audio/{id}` that media elements and download links can use. Without credentials on the node they
+ * Links to `/v1/audio/{id}` and `/v1/voices/{id}/audio` that media elements and download links can use. Without credentials on the node they
  * are plain paths; with them, each is signed for one result of one principal and expires, because a media element
  * cannot send `Authorization`. The secret is the session secret when there is one (links survive a restart and
  * work on every node sharing it), else a random one per process.
@@ -16,12 +16,27 @@ export class AudioLinks {
     this.secret = signed ? (sessionSecret ?? randomBytes(32).toString("base64url")) : undefined;
   }
 
+  /** A result: `/v1/audio/{id}`, in `format` when given. */
   link(
     owner: string,
     id: string,
     format: AudioFormat | undefined,
   ): { url: string; expiresAt: number | null } {
-    const query = new URLSearchParams(format ? { format } : {});
+    return this.signed(`/v1/audio/${encodeURIComponent(id)}`, owner, id, format ? { format } : {});
+  }
+
+  /** A stored voice: `/v1/voices/{id}/audio`. Ids carry their kind (`voice_`, `tts_`), so no link opens both. */
+  voice(owner: string, id: string): { url: string; expiresAt: number | null } {
+    return this.signed(`/v1/voices/${encodeURIComponent(id)}/audio`, owner, id, {});
+  }
+
+  private signed(
+    path: string,
+    owner: string,
+    id: string,
+    extra: Record<string, string>,
+  ): { url: string; expiresAt: number | null } {
+    const query = new URLSearchParams(extra);
     let expiresAt: number | null = null;
     if (this.secret) {
       const exp = Math.floor(Date.now() / 1000) + AUDIO_URL_TTL_SECONDS;
@@ -29,7 +44,7 @@ export class AudioLinks {
       expiresAt = exp * 1000;
     }
     const search = query.toString();
-    return { url: `/v1/audio/${encodeURIComponent(id)}${search ? `?${search}` : ""}`, expiresAt };
+    return { url: `${path}${search ? `?${search}` : ""}`, expiresAt };
   }
 
   /** The principal a signed link speaks for, for this id only; null without a valid signature. */

@@ -19,10 +19,12 @@ import {
   type Variant,
   type VoiceService,
 } from "@tts/api";
+import { encodeWav } from "@tts/audio";
 
 import { requestContext, type Logger } from "../logger";
 import type { AudioConverter } from "../services/audio-convert";
 import type { JobService } from "../services/job-service";
+import type { VoiceLibrary } from "../services/voice-service";
 import type { AudioMeta, Collection } from "../storage/storage";
 import type { AudioLinks } from "./audio-links";
 import { serveAudio } from "./audio-route";
@@ -66,7 +68,7 @@ export interface InferenceServerOptions {
   variant: () => Variant | undefined;
   /** The variant this node is configured for, named in lists before the model has loaded. */
   configuredVariant: Variant;
-  voices: VoiceService;
+  voices: VoiceLibrary;
   /** Operator-mapped voice names (lowercase) -> stored voice ids; global, listed for every caller. */
   voiceAliases: ReadonlyMap<string, string>;
 }
@@ -229,6 +231,27 @@ export function createInferenceServer(options: InferenceServerOptions): Inferenc
       sendError(res, new ServiceError("UNAUTHORIZED", API_KEY_REQUIRED));
     };
 
+  /**
+   * Routes a media element fetches (audio, voices): the caller's credential, or else a link signed for the id in
+   * the path (see AudioLinks), stands for the owner.
+   */
+  const linked =
+    (
+      handler: (
+        req: IncomingMessage,
+        res: ServerResponse,
+        link: { id: string; owner: string; query: URLSearchParams },
+      ) => Promise<void>,
+    ): Handler =>
+    (req, res, { params: [segment = ""], principal }) => {
+      const id = decodeSegment(segment);
+      const query = new URL(req.url ?? "/", "http://localhost").searchParams;
+      const owner = principal?.id ?? options.audioLinks.principalOf(id, query);
+      if (owner) return handler(req, res, { id, owner, query });
+      res.setHeader("WWW-Authenticate", "Bearer");
+      sendError(res, new ServiceError("UNAUTHORIZED", API_KEY_REQUIRED));
+    };
+
   const routes: { pattern: RegExp; name: string; methods: Record<string, Handler> }[] = [
     {
       pattern: /^\/healthz$/,
@@ -309,19 +332,7 @@ export function createInferenceServer(options: InferenceServerOptions): Inferenc
       methods: Object.fromEntries(
         ["GET", "HEAD"].map((method) => [
           method,
-          async (
-            req: IncomingMessage,
-            res: ServerResponse,
-            { params: [segment = ""], principal }: RequestInfo,
-          ) => {
-            const id = decodeSegment(segment);
-            const query = new URL(req.url ?? "/", "http://localhost").searchParams;
-            // A media element cannot send a key: a link signed for this result stands for its owner.
-            const owner = principal?.id ?? options.audioLinks.principalOf(id, query);
-            if (!owner) {
-              res.setHeader("WWW-Authenticate", "Bearer");
-              return sendError(res, new ServiceError("UNAUTHORIZED", API_KEY_REQUIRED));
-            }
+          linked(async (req, res, { id, owner, query }) => {
             await serveAudio(req, res, {
               audio: options.audio,
               live: (liveId) => options.jobs.liveOutput(owner, liveId),
@@ -331,7 +342,27 @@ export function createInferenceServer(options: InferenceServerOptions): Inferenc
               download: query.get("download") === "1",
               convert: options.convertAudio,
             });
-          },
+          }),
+        ]),
+      ),
+    },
+    {
+      pattern: /^\/v1\/voices\/([^/]+)\/audio$/,
+      name: "/v1/voices/{id}/audio",
+      methods: Object.fromEntries(
+        ["GET", "HEAD"].map((method) => [
+          method,
+          linked(async (req, res, { id, owner }) => {
+            // Another principal's voice is a 404, as an id that never existed (voices.get checks the owner).
+            const voice = await options.voices.get(owner, id);
+            const wav = encodeWav(await options.voices.samples(id), voice.sampleRate);
+            res.writeHead(200, {
+              "Content-Type": "audio/wav",
+              "Content-Length": wav.length,
+              "Cache-Control": "private, max-age=3600",
+            });
+            res.end(req.method === "HEAD" ? undefined : wav);
+          }),
         ]),
       ),
     },

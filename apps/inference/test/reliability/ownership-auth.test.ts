@@ -102,6 +102,10 @@ const procedures: Record<string, () => Row> = {
     call: query("voices.get", { id: voiceId }),
     expect: { anonymous: 401, owner: 200, other: 404 },
   }),
+  "voices.audioLink": () => ({
+    call: query("voices.audioLink", { id: voiceId }),
+    expect: { anonymous: 401, owner: 200, other: 404 },
+  }),
   "voices.rename": () => ({
     call: mutation("voices.rename", { id: voiceId, name: "Renamed" }),
     expect: { anonymous: 401, owner: 200, other: 404 },
@@ -149,6 +153,10 @@ const routes: Record<string, () => Row> = {
   }),
   "/v1/audio/{id}": () => ({
     call: (who) => send(`/v1/audio/${jobId}`, who),
+    expect: { anonymous: 401, owner: 200, other: 404 },
+  }),
+  "/v1/voices/{id}/audio": () => ({
+    call: (who) => send(`/v1/voices/${voiceId}/audio`, who),
     expect: { anonymous: 401, owner: 200, other: 404 },
   }),
 };

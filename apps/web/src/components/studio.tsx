@@ -52,6 +52,7 @@ export function Studio({ apiBase }: { apiBase: string }) {
           variant={variant}
         />
         <VoicePicker
+          apiBase={apiBase}
           voiceId={voiceId}
           onChange={setVoiceId}
           maxUploadBytes={health.data?.limits.maxUploadBytes}

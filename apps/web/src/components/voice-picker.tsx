@@ -1,7 +1,5 @@
 "use client";
 
-import { useEffect, useState } from "react";
-
 import { api } from "../trpc/react";
 import { Recorder } from "./recorder";
 
@@ -9,21 +7,26 @@ const mb = (bytes: number) => `${Math.round(bytes / 1_000_000)} MB`;
 
 /**
  * The voice to speak with: the model's default or one from this user's library on the node, added by uploading a
- * WAV or recording from the microphone. What was uploaded can be listened to before and after.
+ * WAV or recording from the microphone. The selected voice can be listened to as the node stores it.
  */
 export function VoicePicker({
   voiceId,
   onChange,
   maxUploadBytes,
+  apiBase,
 }: {
+  apiBase: string;
   voiceId: string;
   onChange: (id: string) => void;
   maxUploadBytes: number | undefined;
 }) {
   const utils = api.useUtils();
   const voices = api.voices.list.useQuery();
-  const [preview, setPreview] = useState<{ url: string; name: string }>();
-  useEffect(() => () => (preview ? URL.revokeObjectURL(preview.url) : undefined), [preview]);
+  // The selected voice as the node stores it (trimmed, normalized): what the model will hear.
+  const preview = api.voices.audioLink.useQuery(
+    { id: voiceId },
+    { enabled: voiceId !== "", staleTime: 30 * 60_000 },
+  );
 
   const create = api.voices.create.useMutation({
     onSuccess: async (voice) => {
@@ -42,7 +45,6 @@ export function VoicePicker({
 
   const upload = (file: File | undefined) => {
     if (!file) return;
-    setPreview({ url: URL.createObjectURL(file), name: file.name });
     const form = new FormData();
     form.set("file", file);
     form.set("name", file.name.replace(/\.[^.]+$/, ""));
@@ -87,12 +89,18 @@ export function VoicePicker({
         </label>
         <Recorder busy={create.isPending} onUse={(file) => upload(file)} />
       </div>
-      {preview && (
+      {voiceId && preview.data && (
         <div className="preview">
-          <audio controls src={preview.url} aria-label={`Preview of ${preview.name}`}>
+          <audio
+            controls
+            preload="metadata"
+            src={`${apiBase}${preview.data.url}`}
+            aria-label="Preview of the selected voice"
+            data-testid="voice-preview"
+          >
             <track kind="captions" />
           </audio>
-          <span className="muted">{preview.name}</span>
+          <span className="muted">The selected voice, as the model hears it</span>
         </div>
       )}
       {create.isPending && (

@@ -108,6 +108,7 @@ describe("ownership", () => {
       bob.voices.get({ id: voice.id }),
       bob.voices.rename({ id: voice.id, name: "stolen" }),
       bob.voices.delete({ id: voice.id }),
+      bob.voices.audioLink({ id: voice.id }),
       bob.tts.get({ id: job.id }),
       bob.tts.delete({ id: job.id }),
       bob.tts.cancel({ id: job.id }),
@@ -115,6 +116,7 @@ describe("ownership", () => {
     ])
       expect((await rejection(attempt)).code).toBe("NOT_FOUND");
     expect((await alice.voices.get({ id: voice.id })).name).toBe("Ada");
+    expect((await alice.voices.audioLink({ id: voice.id })).url).toBe(`/v1/voices/${voice.id}/audio?p=alice`);
     expect((await alice.tts.list()).map((j) => j.id)).toEqual([job.id]);
   });
 });

@@ -17,7 +17,6 @@ import {
   type NotReady,
   type Principal,
   type Variant,
-  type VoiceService,
 } from "@tts/api";
 import { encodeWav } from "@tts/audio";
 

@@ -77,7 +77,7 @@ export async function freePort(): Promise<number> {
  */
 export async function startInference(
   env: Record<string, string>,
-  { model = "tiny" }: { model?: "tiny" | "download" } = {},
+  { model = "tiny", variant = "turbo" }: { model?: "tiny" | "download"; variant?: "turbo" | "english" } = {},
 ): Promise<RunningProcess & { url: string }> {
   const inferenceDir = path.dirname(require.resolve("@tts/inference/package.json"));
   const work = mkdtempSync(path.join(tmpdir(), "tts-e2e-"));
@@ -85,7 +85,7 @@ export async function startInference(
   if (model === "tiny") {
     const made = spawnSync(
       process.execPath,
-      ["dist/cli.js", "models", "make-tiny", "--variant", "turbo", "--out", bundle],
+      ["dist/cli.js", "models", "make-tiny", "--variant", variant, "--out", bundle],
       { cwd: inferenceDir, encoding: "utf8" },
     );
     if (made.status !== 0) throw new Error(`make-tiny failed: ${made.stderr}`);
@@ -95,6 +95,7 @@ export async function startInference(
     ["dist/cli.js", "serve", "--port", "0", "--host", "127.0.0.1"],
     {
       ...(model === "tiny" ? { TTS_MODEL_DIR: bundle } : { TTS_CACHE_DIR: path.join(work, "cache") }),
+      TTS_MODEL: variant,
       TTS_DTYPE: "fp32",
       TTS_DEVICE: "cpu",
       DATA_DIR: path.join(work, "data"),

@@ -155,12 +155,36 @@ describe("signed audio links", () => {
     expect(original.headers.get("content-disposition")).toBe(`attachment; filename="${job.id}.wav"`);
     expect(original.headers.get("content-type")).toBe("audio/wav");
 
+    // The format is part of what a link signs: a playback link cannot be turned into a conversion.
     const plain = await t.client(alice).tts.audioLink.query({ id: job.id });
-    const bad = await fetch(`${t.url}${plain.url}&format=ogg`);
+    expect((await fetch(`${t.url}${plain.url}&format=mp3`)).status).toBe(401);
+    const bad = await fetch(`${t.url}/v1/audio/${job.id}?format=ogg`, {
+      headers: { Authorization: `Bearer ${alice}` },
+    });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { message: string } }).error.message).toMatch(
       /Unknown format "ogg"; use one of mp3, opus/,
     );
+  });
+});
+
+describe("a job's audio while it runs", () => {
+  it("refuses an unknown format with 400 and honours download=1 on the live stream", async () => {
+    const job = await t.client(alice).tts.synthesize.mutate({ text: "Still going.", maxTokens: 4000 });
+    await expect
+      .poll(async () => (await t.client(alice).tts.get.query({ id: job.id })).status)
+      .toBe("running");
+    const headers = { Authorization: `Bearer ${alice}` };
+    const bad = await fetch(`${t.url}/v1/audio/${job.id}?format=garbage`, { headers });
+    expect(bad.status).toBe(400);
+    const abort = new AbortController();
+    const live = await fetch(`${t.url}/v1/audio/${job.id}?download=1`, { headers, signal: abort.signal });
+    expect(live.status).toBe(200);
+    expect(live.headers.get("content-disposition")).toBe(`attachment; filename="${job.id}.wav"`);
+    abort.abort();
+    const other = await fetch(`${t.url}/v1/audio/${job.id}?format=mp3`, { headers });
+    expect(other.status).toBe(409);
+    await t.client(alice).tts.cancel.mutate({ id: job.id });
   });
 });
 

@@ -8,6 +8,7 @@ describe("parseWebEnv", () => {
       publicApiBase: "http://localhost:7860",
       internalApiBase: "http://localhost:7860",
       tokenMintsPerMinute: 30,
+      trustedProxyHops: 0,
     });
   });
 
@@ -35,6 +36,7 @@ describe("parseWebEnv", () => {
       publicApiBase: "https://api.example.com",
       internalApiBase: "http://10.0.0.5:7860",
       tokenMintsPerMinute: 30,
+      trustedProxyHops: 0,
     });
   });
 

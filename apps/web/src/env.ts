@@ -32,6 +32,17 @@ const webEnvSchema = z.object({
     .min(1, "expected at least 1")
     .max(100_000, "expected at most 100000")
     .default(30),
+  /**
+   * Proxies in front of this server that append the client's address to X-Forwarded-For (Amplify's CDN, a load
+   * balancer): 1 for one. 0 (no proxy) makes every client share the limits above, since a client can write that
+   * header itself.
+   */
+  TRUSTED_PROXY_HOPS: z.coerce
+    .number({ message: "expected a number" })
+    .int("expected a whole number")
+    .min(0, "expected at least 0")
+    .max(10, "expected at most 10")
+    .default(0),
 });
 
 const SECRET_KEYS = new Set(["TTS_SESSION_SECRET", "SITE_PASSWORD"]);
@@ -44,6 +55,7 @@ export interface WebEnv {
   /** Server-only: never passed to a client component. */
   sitePassword?: string;
   tokenMintsPerMinute: number;
+  trustedProxyHops: number;
 }
 
 export class WebEnvError extends Error {
@@ -77,6 +89,7 @@ export function parseWebEnv(source: Record<string, string | undefined>): WebEnv 
     ...(TTS_SESSION_SECRET && { sessionSecret: TTS_SESSION_SECRET }),
     ...(SITE_PASSWORD && { sitePassword: SITE_PASSWORD }),
     tokenMintsPerMinute: result.data.TOKEN_MINTS_PER_MINUTE,
+    trustedProxyHops: result.data.TRUSTED_PROXY_HOPS,
   };
 }
 

@@ -22,25 +22,25 @@ export class AudioLinks {
     id: string,
     format: AudioFormat | undefined,
   ): { url: string; expiresAt: number | null } {
-    return this.signed(`/v1/audio/${encodeURIComponent(id)}`, owner, id, format ? { format } : {});
+    return this.signed(`/v1/audio/${encodeURIComponent(id)}`, owner, id, format);
   }
 
   /** A stored voice: `/v1/voices/{id}/audio`. Ids carry their kind (`voice_`, `tts_`), so no link opens both. */
   voice(owner: string, id: string): { url: string; expiresAt: number | null } {
-    return this.signed(`/v1/voices/${encodeURIComponent(id)}/audio`, owner, id, {});
+    return this.signed(`/v1/voices/${encodeURIComponent(id)}/audio`, owner, id, undefined);
   }
 
   private signed(
     path: string,
     owner: string,
     id: string,
-    extra: Record<string, string>,
+    format: AudioFormat | undefined,
   ): { url: string; expiresAt: number | null } {
-    const query = new URLSearchParams(extra);
+    let query = new URLSearchParams(format ? { format } : {});
     let expiresAt: number | null = null;
     if (this.secret) {
       const exp = Math.floor(Date.now() / 1000) + AUDIO_URL_TTL_SECONDS;
-      for (const [key, value] of signAudio(this.secret, { owner, id, expiresAt: exp })) query.set(key, value);
+      query = signAudio(this.secret, { owner, id, expiresAt: exp, ...(format && { format }) });
       expiresAt = exp * 1000;
     }
     const search = query.toString();

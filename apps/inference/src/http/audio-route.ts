@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 
-import { ServiceError, type AudioFormat } from "@tts/api";
+import { AUDIO_FORMATS, ServiceError } from "@tts/api";
 import { concatBytes } from "@tts/audio";
 
-import type { AudioConverter } from "../services/audio-convert";
+import { parseFormat, type AudioConverter } from "../services/audio-convert";
 import { CONTENT_TYPES } from "../services/audio-formats";
 import type { AudioOutput } from "../services/audio-output";
 import { isOwner } from "../services/ownership";
@@ -62,8 +62,12 @@ export async function serveAudio(
   },
 ) {
   const output = live(requireId("audio", id));
+  const asked = format === null ? null : parseFormat(format);
+  const disposition = (extension: string): Record<string, string> =>
+    download ? { "Content-Disposition": `attachment; filename="${id}.${extension}"` } : {};
   if (output) {
-    if (format && CONTENT_TYPES[format as AudioFormat] !== output.contentType)
+    const liveFormat = AUDIO_FORMATS.find((known) => CONTENT_TYPES[known] === output.contentType) ?? "wav";
+    if (asked && asked !== liveFormat)
       return sendJson(res, 409, {
         error: {
           code: "CONFLICT",
@@ -71,7 +75,7 @@ export async function serveAudio(
           type: "conflict",
         },
       });
-    return followLive(req, res, output);
+    return followLive(req, res, output, disposition(liveFormat));
   }
   const stored = await audio.get(id);
   if (!stored || !isOwner(stored.meta, owner))
@@ -82,16 +86,14 @@ export async function serveAudio(
         type: "not_found",
       },
     });
-  const disposition = (extension: string): Record<string, string> =>
-    download ? { "Content-Disposition": `attachment; filename="${id}.${extension}"` } : {};
-  if (format && format !== stored.meta.format) {
+  if (asked && asked !== stored.meta.format) {
     const bytes = await readAll(audio, id);
-    const converted = await convert(bytes, stored.meta.format, format);
+    const converted = await convert(bytes, stored.meta.format, asked);
     res.writeHead(200, {
       "Content-Type": converted.contentType,
       "Content-Length": converted.bytes.length,
       "Cache-Control": "private, max-age=3600",
-      ...disposition(format),
+      ...disposition(asked),
     });
     return void res.end(req.method === "HEAD" ? undefined : converted.bytes);
   }
@@ -127,8 +129,14 @@ async function readAll(audio: Collection<AudioMeta>, id: string): Promise<Uint8A
   return concatBytes(parts);
 }
 
-async function followLive(req: IncomingMessage, res: ServerResponse, output: AudioOutput): Promise<void> {
+async function followLive(
+  req: IncomingMessage,
+  res: ServerResponse,
+  output: AudioOutput,
+  headers: Record<string, string>,
+): Promise<void> {
   res.writeHead(200, {
+    ...headers,
     "Content-Type": output.contentType,
     "Cache-Control": "no-store",
     "Accept-Ranges": "none",

@@ -17,14 +17,20 @@ export interface ConvertedAudio {
 /** Re-encodes stored audio into another format for a download: `GET /v1/audio/{id}?format=mp3`. */
 export type AudioConverter = (bytes: Uint8Array, from: AudioFormat, to: string) => Promise<ConvertedAudio>;
 
-/** The requested format, checked: one of the API's, one this node can encode, and reachable from `from`. */
-function targetFormat(from: AudioFormat, to: string, formats: FormatSupport): AudioFormat {
-  const format = AUDIO_FORMATS.find((known) => known === to);
+/** A `format` query value, checked against the API's formats (400 naming them otherwise). */
+export function parseFormat(value: string): AudioFormat {
+  const format = AUDIO_FORMATS.find((known) => known === value);
   if (!format)
     throw new ServiceError(
       "BAD_REQUEST",
-      `Unknown format ${JSON.stringify(to)}; use one of ${AUDIO_FORMATS.join(", ")}.`,
+      `Unknown format ${JSON.stringify(value.slice(0, 40))}; use one of ${AUDIO_FORMATS.join(", ")}.`,
     );
+  return format;
+}
+
+/** The requested format, checked: one of the API's, one this node can encode, and reachable from `from`. */
+function targetFormat(from: AudioFormat, to: string, formats: FormatSupport): AudioFormat {
+  const format = parseFormat(to);
   const missing = formats.missing[format];
   if (missing) throw new ServiceError("NOT_IMPLEMENTED", missing);
   if (!CONVERTIBLE.includes(from))

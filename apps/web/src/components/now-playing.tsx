@@ -37,7 +37,25 @@ export function NowPlaying({
   const [played, setPlayed] = useState(0);
   const seek = (fraction: number) => {
     const element = audio.current;
-    if (element && Number.isFinite(element.duration)) element.currentTime = fraction * element.duration;
+    const total = job.data?.audio?.durationSeconds;
+    if (!element || !total) return;
+    const target = fraction * total;
+    const ranges = element.seekable;
+    if (ranges.length > 0 && ranges.end(ranges.length - 1) >= target - 0.05) {
+      element.currentTime = target;
+      return;
+    }
+    // Heard while it was generated (a stream without length or ranges): reload the stored file, which seeks.
+    const resume = !element.paused;
+    element.addEventListener(
+      "loadedmetadata",
+      () => {
+        element.currentTime = target;
+        if (resume) void element.play();
+      },
+      { once: true },
+    );
+    element.load();
   };
 
   const status = job.data?.status;
@@ -90,8 +108,11 @@ export function NowPlaying({
             if (expiresAt && Date.now() > expiresAt - 60_000) void link.refetch();
           }}
           onTimeUpdate={(event) => {
+            // A live stream's duration is unknown to the element; the job knows it once done.
             const { currentTime, duration } = event.currentTarget;
-            setPlayed(Number.isFinite(duration) && duration > 0 ? currentTime / duration : 0);
+            const total =
+              Number.isFinite(duration) && duration > 0 ? duration : job.data?.audio?.durationSeconds;
+            setPlayed(total ? Math.min(1, currentTime / total) : 0);
           }}
           onPlaying={(event) => {
             const element = event.currentTarget;
@@ -117,7 +138,12 @@ export function NowPlaying({
       )}
       {status === "done" && src && (
         <>
-          <Waveform src={src} played={played} onSeek={seek} />
+          <Waveform
+            src={src}
+            played={played}
+            onSeek={seek}
+            durationSeconds={data?.audio?.durationSeconds ?? 0}
+          />
           <DownloadButtons id={id} apiBase={apiBase} formats={formats} />
         </>
       )}

@@ -21,6 +21,7 @@ export function Recorder({ onUse, busy }: { onUse: (file: File) => void; busy: b
   const [state, setState] = useState<State>({ kind: "idle" });
   const [elapsed, setElapsed] = useState(0);
   const recorder = useRef<MediaRecorder | null>(null);
+  const mounted = useRef(true);
 
   useEffect(() => {
     if (state.kind !== "recording") return;
@@ -32,11 +33,19 @@ export function Recorder({ onUse, busy }: { onUse: (file: File) => void; busy: b
     [state],
   );
   // Leaving the page mid-recording releases the microphone.
-  useEffect(() => () => recorder.current?.stream.getTracks().forEach((track) => track.stop()), []);
+  useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+      recorder.current?.stream.getTracks().forEach((track) => track.stop());
+    };
+  }, []);
 
   const start = async () => {
     try {
       const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+      // Granted after the user left (the prompt was still open): release it at once.
+      if (!mounted.current) return stream.getTracks().forEach((track) => track.stop());
       const media = new MediaRecorder(stream);
       const chunks: Blob[] = [];
       media.ondataavailable = (event) => chunks.push(event.data);

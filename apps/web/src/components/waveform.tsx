@@ -31,9 +31,11 @@ export function Waveform({
   src,
   played,
   onSeek,
+  durationSeconds,
 }: {
   src: string;
   played: number;
+  durationSeconds: number;
   onSeek: (fraction: number) => void;
 }) {
   const canvas = useRef<HTMLCanvasElement>(null);
@@ -83,10 +85,13 @@ export function Waveform({
       aria-valuemin={0}
       aria-valuemax={100}
       aria-valuenow={Math.round(played * 100)}
+      aria-valuetext={`${(played * durationSeconds).toFixed(1)} s of ${durationSeconds.toFixed(1)} s`}
       onClick={(event) => seek(event.clientX)}
       onKeyDown={(event) => {
         if (event.key === "ArrowRight") onSeek(Math.min(1, played + 0.05));
         if (event.key === "ArrowLeft") onSeek(Math.max(0, played - 0.05));
+        if (event.key === "Home") onSeek(0);
+        if (event.key === "End") onSeek(0.999);
       }}
     />
   );

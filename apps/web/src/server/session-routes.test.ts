@@ -5,7 +5,8 @@ import { verifySessionToken } from "@tts/api/session-token";
 import { createSessionRoutes } from "./session-routes";
 
 const secret = "a-secret-shared-with-the-node-0123456789";
-const env = { sessionSecret: secret, tokenMintsPerMinute: 3 };
+/** Behind one proxy that appends the address it saw to X-Forwarded-For. */
+const env = { sessionSecret: secret, tokenMintsPerMinute: 3, trustedProxyHops: 1 };
 const post = (path: string, init: { cookie?: string; ip?: string; body?: string } = {}) =>
   new Request(`http://app.test${path}`, {
     method: "POST",
@@ -57,8 +58,27 @@ describe("POST /api/session/token", () => {
     expect(routes.token(env, post("/api/session/token", { ip: "198.51.100.2" })).status).toBe(200);
   });
 
+  it("cannot be dodged by writing X-Forwarded-For: only the trusted proxy's entry counts", () => {
+    const routes = createSessionRoutes(() => 0);
+    const spoofed = (claim: string) =>
+      new Request("http://app.test/api/session/token", {
+        method: "POST",
+        headers: { "x-forwarded-for": `${claim}, 198.51.100.7` },
+      });
+    for (let i = 0; i < 3; i++) expect(routes.token(env, spoofed(`10.0.0.${i}`)).status).toBe(200);
+    expect(routes.token(env, spoofed("10.0.0.99")).status).toBe(429);
+    // Without a proxy (hops 0) the header is the client's own: everyone shares one bucket.
+    const direct = createSessionRoutes(() => 0);
+    const open = { ...env, trustedProxyHops: 0 };
+    for (let i = 0; i < 3; i++) expect(direct.token(open, spoofed(`10.0.1.${i}`)).status).toBe(200);
+    expect(direct.token(open, spoofed("10.0.1.99")).status).toBe(429);
+  });
+
   it("answers no token when no secret is set: the node runs without credentials", async () => {
-    const response = createSessionRoutes().token({ tokenMintsPerMinute: 3 }, post("/api/session/token"));
+    const response = createSessionRoutes().token(
+      { tokenMintsPerMinute: 3, trustedProxyHops: 1 },
+      post("/api/session/token"),
+    );
     expect(await response.json()).toEqual({ token: null, expiresAt: null });
   });
 });

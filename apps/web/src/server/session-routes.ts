@@ -19,7 +19,7 @@ export interface SessionTokenReply {
   expiresAt: number | null;
 }
 
-type Env = Pick<WebEnv, "sessionSecret" | "sitePassword" | "tokenMintsPerMinute">;
+type Env = Pick<WebEnv, "sessionSecret" | "sitePassword" | "tokenMintsPerMinute" | "trustedProxyHops">;
 
 function cookieOf(request: Request, name: string): string | undefined {
   for (const part of (request.headers.get("cookie") ?? "").split(";")) {
@@ -72,7 +72,7 @@ export function createSessionRoutes(now: () => number = Date.now) {
         perMinute: env.tokenMintsPerMinute,
         limiter: new MintLimiter(env.tokenMintsPerMinute, now),
       };
-    return limiter.limiter.take(clientAddress(request.headers));
+    return limiter.limiter.take(clientAddress(request.headers, env.trustedProxyHops));
   };
 
   return {

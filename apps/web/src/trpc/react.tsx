@@ -8,7 +8,7 @@ import type { AppRouter } from "@tts/api";
 import { apiLinks } from "@tts/api/client";
 
 import { makeQueryClient } from "./query-client";
-import { sessionHeaders } from "./session-token";
+import { forgetSessionToken, sessionHeaders } from "./session-token";
 
 /** Typed hooks for the inference node's router: `api.health.useQuery()`. */
 export const api = createTRPCReact<AppRouter>();
@@ -18,7 +18,10 @@ let browserQueryClient: QueryClient | undefined;
 // One QueryClient per server request, one for the browser's lifetime.
 function getQueryClient(): QueryClient {
   if (typeof window === "undefined") return makeQueryClient();
-  return (browserQueryClient ??= makeQueryClient());
+  // A refused credential is dropped, so the next call (or the query's retry) asks for a fresh one.
+  return (browserQueryClient ??= makeQueryClient((error) => {
+    if ((error as { data?: { code?: string } }).data?.code === "UNAUTHORIZED") forgetSessionToken();
+  }));
 }
 
 export function TRPCReactProvider({ apiBase, children }: { apiBase: string; children: ReactNode }) {

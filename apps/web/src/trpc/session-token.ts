@@ -30,6 +30,11 @@ export async function sessionAuthorization(): Promise<string | null> {
   return pending;
 }
 
+/** Drops the cached token (the node refused it: a new secret, or a session it no longer knows). */
+export function forgetSessionToken(): void {
+  cached = undefined;
+}
+
 export async function sessionHeaders(): Promise<Record<string, string>> {
   const authorization = await sessionAuthorization();
   return authorization ? { Authorization: authorization } : {};

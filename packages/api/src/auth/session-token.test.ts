@@ -49,6 +49,19 @@ describe("signed audio URLs", () => {
     expect(verifyAudioSignature(secret, "tts_1", new URLSearchParams(), 1_000)).toBeNull();
   });
 
+  it("sign the format: a playback link cannot be turned into conversions, nor an MP3 link into another", () => {
+    const plain = signAudio(secret, { owner: "o", id: "tts_1", expiresAt: 2_000 });
+    const mp3 = signAudio(secret, { owner: "o", id: "tts_1", expiresAt: 2_000, format: "mp3" });
+    expect(mp3.get("format")).toBe("mp3");
+    expect(verifyAudioSignature(secret, "tts_1", mp3, 1_000)).toBe("o");
+    const converted = new URLSearchParams(plain);
+    converted.set("format", "mp3");
+    expect(verifyAudioSignature(secret, "tts_1", converted, 1_000)).toBeNull();
+    const other = new URLSearchParams(mp3);
+    other.set("format", "flac");
+    expect(verifyAudioSignature(secret, "tts_1", other, 1_000)).toBeNull();
+  });
+
   it("are not session tokens: a MAC made for audio never verifies as a session", () => {
     const query = signAudio(secret, { owner: session, id: "x", expiresAt: 2_000 });
     const forged = `tts-session.v1.${session}.2000.${query.get("sig")}`;

@@ -66,19 +66,24 @@ export function verifySessionToken(secret: string, token: string, now = Date.now
   return Number(exp) > now ? session : null;
 }
 
-/** The query that lets anyone holding it fetch `owner`'s audio `id` until `expiresAt` (epoch seconds). */
+/**
+ * The query that lets anyone holding it fetch `owner`'s audio `id` until `expiresAt` (epoch seconds), in `format`
+ * when given (or as stored otherwise): the format is signed too, so a playback link cannot be turned into
+ * conversions on demand.
+ */
 export function signAudio(
   secret: string,
-  { owner, id, expiresAt }: { owner: string; id: string; expiresAt: number },
+  { owner, id, expiresAt, format }: { owner: string; id: string; expiresAt: number; format?: string },
 ): URLSearchParams {
   return new URLSearchParams({
+    ...(format && { format }),
     p: owner,
     exp: String(expiresAt),
-    sig: mac(secret, "audio", owner, id, String(expiresAt)),
+    sig: mac(secret, "audio", owner, id, String(expiresAt), format ?? ""),
   });
 }
 
-/** The principal a signed audio query speaks for (for this id only), or null. */
+/** The principal a signed audio query speaks for (for this id and its `format` only), or null. */
 export function verifyAudioSignature(
   secret: string,
   id: string,
@@ -89,6 +94,6 @@ export function verifyAudioSignature(
   const exp = query.get("exp");
   const signature = query.get("sig");
   if (!owner || !exp || !signature || !/^\d{1,12}$/.test(exp)) return null;
-  if (!sameMac(signature, mac(secret, "audio", owner, id, exp))) return null;
+  if (!sameMac(signature, mac(secret, "audio", owner, id, exp, query.get("format") ?? ""))) return null;
   return Number(exp) > now ? owner : null;
 }

@@ -133,10 +133,9 @@ describe("tts router", () => {
     expect(events).toEqual(["queued", "done"]);
   });
 
-  it("cancels a job, and links its audio for the caller (download links ask for an attachment)", async () => {
+  it("links a job's audio for the caller (downloads ask for an attachment), and cancels a job", async () => {
     const api = createCaller({ ...testContext(), principal: { id: "alice" } });
-    const job = await api.tts.synthesize({ text: "Stop me." });
-    expect((await api.tts.cancel({ id: job.id })).status).toBe("cancelled");
+    const job = await api.tts.synthesize({ text: "Link me." });
     expect(await api.tts.audioLink({ id: job.id })).toEqual({
       url: `/v1/audio/${job.id}?p=alice`,
       expiresAt: 2_000_000,
@@ -145,6 +144,11 @@ describe("tts router", () => {
       `/v1/audio/${job.id}?p=alice&format=mp3&download=1`,
     );
     expect((await rejection(api.tts.audioLink({ id: "tts_99999999" }))).code).toBe("NOT_FOUND");
+    expect((await api.tts.cancel({ id: job.id })).status).toBe("cancelled");
+    // A job that ended without audio has nothing to link to.
+    const none = await rejection(api.tts.audioLink({ id: job.id }));
+    expect(none.code).toBe("NOT_FOUND");
+    expect(none.message).toBe(`Job ${job.id} was cancelled; it has no audio.`);
   });
 
   it("answers progress for an unknown job with NOT_FOUND, though the error comes while streaming", async () => {

@@ -1,3 +1,4 @@
+import { ServiceError } from "../errors";
 import { byIdInput } from "../schemas/common";
 import { audioLinkInput, audioLinkSchema, jobSchema, listJobsInput, synthesizeInput } from "../schemas/tts";
 import { asTrpcError, createTRPCRouter, protectedProcedure } from "../trpc";
@@ -30,8 +31,10 @@ export const ttsRouter = createTRPCRouter({
     .input(audioLinkInput)
     .output(audioLinkSchema)
     .query(async ({ ctx, input }) => {
-      // Unknown and others' ids are a 404 here, not a link that fails later.
-      await ctx.tts.get(ctx.principal.id, input.id);
+      // Unknown and others' ids, and jobs that ended without audio, are a 404 here, not a link that fails later.
+      const job = await ctx.tts.get(ctx.principal.id, input.id);
+      if (job.status === "failed" || job.status === "cancelled")
+        throw new ServiceError("NOT_FOUND", `Job ${job.id} was ${job.status}; it has no audio.`);
       const link = ctx.audioLink(ctx.principal.id, input.id, input.format);
       return input.download
         ? { ...link, url: `${link.url}${link.url.includes("?") ? "&" : "?"}download=1` }

@@ -68,7 +68,11 @@ describe("with API keys and a session secret on the node", () => {
     // The link is the credential: without it the node refuses, as it does for anyone without a key.
     expect((await fetch(`${inference.url}/v1/audio/${jobId}`)).status).toBe(401);
     expect((await fetch(src)).status).toBe(200);
-    const html = await (await fetch(`${web.url}/tts`)).text();
+    const response = await fetch(`${web.url}/tts`);
+    // No other site may frame a page that holds a session.
+    expect(response.headers.get("content-security-policy")).toBe("frame-ancestors 'none'");
+    expect(response.headers.get("x-frame-options")).toBe("DENY");
+    const html = await response.text();
     for (const source of [html, await page.content()]) {
       expect(source).not.toContain(API_KEY);
       expect(source).not.toContain(SECRET);

@@ -99,7 +99,25 @@ describe("site password", () => {
     );
     expect(right.status).toBe(204);
     const cookie = cookieFrom(right);
-    expect(cookie).toMatch(/\.1\.[\w-]+$/);
-    expect(routes.token(locked, post("/api/session/token", { cookie })).status).toBe(200);
+    const minted = routes.token(locked, post("/api/session/token", { cookie }));
+    expect(minted.status).toBe(200);
+    // A new password locks every session again, and the session keeps its id when it unlocks anew.
+    const { token } = (await minted.json()) as { token: string };
+    const changed = { ...locked, sitePassword: "a new password" };
+    expect(routes.token(changed, post("/api/session/token", { cookie })).status).toBe(401);
+    const again = await routes.unlock(
+      changed,
+      post("/api/session/unlock", { cookie, body: '{"password":"a new password"}' }),
+    );
+    expect(again.status).toBe(204);
+    const renewed = routes.token(changed, post("/api/session/token", { cookie: cookieFrom(again) }));
+    const { token: next } = (await renewed.json()) as { token: string };
+    expect(verifySessionToken(secret, next)).toBe(verifySessionToken(secret, token));
+    // Password bodies are small: a large one is refused without being read whole.
+    const huge = await routes.unlock(
+      locked,
+      post("/api/session/unlock", { body: JSON.stringify({ password: "x".repeat(10_000) }) }),
+    );
+    expect(huge.status).toBe(413);
   });
 });

@@ -19,6 +19,9 @@ export interface SessionTokenReply {
   expiresAt: number | null;
 }
 
+/** The unlock route's body: `{"password": "..."}`. */
+const MAX_UNLOCK_BODY_BYTES = 4096;
+
 type Env = Pick<WebEnv, "sessionSecret" | "sitePassword" | "tokenMintsPerMinute" | "trustedProxyHops">;
 
 function cookieOf(request: Request, name: string): string | undefined {
@@ -29,17 +32,36 @@ function cookieOf(request: Request, name: string): string | undefined {
   return undefined;
 }
 
-function setCookie(request: Request, secret: string, session: BrowserSession): string {
+function setCookie(request: Request, env: Env & { sessionSecret: string }, session: BrowserSession): string {
   const https =
     new URL(request.url).protocol === "https:" || request.headers.get("x-forwarded-proto") === "https";
   return [
-    `${SESSION_COOKIE}=${sealSession(secret, session)}`,
+    `${SESSION_COOKIE}=${sealSession(env.sessionSecret, session, env.sitePassword)}`,
     "Path=/",
     "HttpOnly",
     "SameSite=Lax",
     `Max-Age=${SESSION_COOKIE_MAX_AGE_SECONDS}`,
     ...(https ? ["Secure"] : []),
   ].join("; ");
+}
+
+/** The body as text, or null once it passes `max` bytes (reading stops there: a password is short). */
+async function readAtMost(request: Request, max: number): Promise<string | null> {
+  const reader = request.body?.getReader();
+  if (!reader) return "";
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > max) {
+      await reader.cancel();
+      return null;
+    }
+    parts.push(value);
+  }
+  return new TextDecoder().decode(Buffer.concat(parts));
 }
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
@@ -55,7 +77,7 @@ const tooMany = (seconds: number) =>
 /** The session of a request (from its cookie) when the site is open to it; `locked` when a password is due. */
 export function sessionOf(env: Env, cookie: string | undefined): BrowserSession | "locked" | null {
   if (!env.sessionSecret) return null;
-  const session = openSession(env.sessionSecret, cookie);
+  const session = openSession(env.sessionSecret, cookie, env.sitePassword);
   if (env.sitePassword && !session?.unlocked) return "locked";
   return session;
 }
@@ -91,7 +113,7 @@ export function createSessionRoutes(now: () => number = Date.now) {
       });
       const headers: Record<string, string> = found
         ? {}
-        : { "Set-Cookie": setCookie(request, secret, session) };
+        : { "Set-Cookie": setCookie(request, { ...env, sessionSecret: secret }, session) };
       return json(200, { token, expiresAt: expiresAt * 1000 } satisfies SessionTokenReply, headers);
     },
 
@@ -101,15 +123,24 @@ export function createSessionRoutes(now: () => number = Date.now) {
       if (!secret || !sitePassword) return json(404, { error: "This site has no password." });
       const wait = limit(env, request);
       if (wait > 0) return tooMany(wait);
-      const body: unknown = await request.json().catch(() => null);
+      const text = await readAtMost(request, MAX_UNLOCK_BODY_BYTES);
+      if (text === null) return json(413, { error: `Send at most ${MAX_UNLOCK_BODY_BYTES} bytes.` });
+      const body: unknown = (() => {
+        try {
+          return JSON.parse(text) as unknown;
+        } catch {
+          return null;
+        }
+      })();
       const password = (body as { password?: unknown } | null)?.password;
       if (typeof password !== "string") return json(400, { error: 'Send JSON like {"password": "..."}.' });
       if (!passwordMatches(sitePassword, password)) return json(401, { error: "Wrong password." });
+      // The session keeps its id (and so its voices and history) when it unlocks.
       const session = openSession(secret, cookieOf(request, SESSION_COOKIE)) ?? newSession();
       return new Response(null, {
         status: 204,
         headers: {
-          "Set-Cookie": setCookie(request, secret, { ...session, unlocked: true }),
+          "Set-Cookie": setCookie(request, { ...env, sessionSecret: secret }, { ...session, unlocked: true }),
           "Cache-Control": "no-store",
         },
       });

@@ -248,21 +248,6 @@ describe("/tts against the production build", () => {
     expect((await page.getByLabel("Text", { exact: true }).inputValue()).length).toBe(200_000);
   });
 
-  it("cancels a job while it plays: the node stops it and the page says so", async () => {
-    await page.getByLabel("Text", { exact: true }).fill(LONG_TEXT);
-    await page.getByRole("button", { name: "Speak" }).click();
-    const { audio, jobId } = await newResult(page, previousJobId);
-    await waitUntilPlaying(audio);
-    await page.getByRole("button", { name: "Cancel" }).click();
-    await expect
-      .poll(() => page.getByTestId("job-status").textContent(), { timeout: 10_000 })
-      .toMatch(/^Cancelled\./);
-    expect(await node.tts.get.query({ id: jobId })).toMatchObject({ status: "cancelled", audio: null });
-    await audio.waitFor({ state: "detached" });
-    const item = page.locator(`[data-testid="history-item"][data-job-id="${jobId}"]`);
-    await expect.poll(() => item.textContent(), { timeout: 10_000 }).toContain("cancelled");
-  });
-
   it("passes axe-core's WCAG A/AA checks in light and dark, settings open, and works from the keyboard", async () => {
     await page.locator("details.settings summary").click();
     for (const colorScheme of ["light", "dark"] as const) {
@@ -297,6 +282,21 @@ describe("/tts against the production build", () => {
     }
     await page.emulateMedia({ colorScheme: null });
     await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  it("cancels a job while it plays: the node stops it and the page says so", async () => {
+    await page.getByLabel("Text", { exact: true }).fill(LONG_TEXT);
+    await page.getByRole("button", { name: "Speak" }).click();
+    const { audio, jobId } = await newResult(page, previousJobId);
+    await waitUntilPlaying(audio);
+    await page.getByRole("button", { name: "Cancel" }).click();
+    await expect
+      .poll(() => page.getByTestId("job-status").textContent(), { timeout: 10_000 })
+      .toMatch(/^Cancelled\./);
+    expect(await node.tts.get.query({ id: jobId })).toMatchObject({ status: "cancelled", audio: null });
+    await audio.waitFor({ state: "detached" });
+    const item = page.locator(`[data-testid="history-item"][data-job-id="${jobId}"]`);
+    await expect.poll(() => item.textContent(), { timeout: 10_000 }).toContain("cancelled");
   });
 
   it("deletes a result: it leaves the history and the node no longer serves its audio", async () => {

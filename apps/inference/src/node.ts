@@ -3,6 +3,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
 import { ServiceError, type ModelStatus, type NotReady } from "@tts/api";
+import { RateLimiter } from "@tts/api/rate-limit";
 
 import { createApiContext } from "./context";
 import { Engine, type EngineConfig } from "./engine/engine";
@@ -14,7 +15,6 @@ import { AudioLinks } from "./http/audio-links";
 import { createAuthenticator } from "./http/auth";
 import { createClientIp, trustedProxyList } from "./http/client-ip";
 import { createMetrics } from "./http/metrics";
-import { RateLimiter } from "./http/rate-limit";
 import { createInferenceServer, listen } from "./http/server";
 import type { Logger } from "./logger";
 import { ensureModel, loadOptions, type ModelSettings } from "./model-settings";

@@ -2,11 +2,11 @@ import type { IncomingMessage } from "node:http";
 
 import { describe, expect, it } from "vitest";
 
+import { RateLimiter } from "@tts/api/rate-limit";
 import { mintSessionToken } from "@tts/api/session-token";
 
 import { createAuthenticator, parseApiKey } from "../src/http/auth";
 import { createClientIp, trustedProxyList } from "../src/http/client-ip";
-import { RateLimiter } from "../src/http/rate-limit";
 import { Slots } from "../src/http/slots";
 
 const request = (remoteAddress: string, headers: Record<string, string> = {}) =>

@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 
 import { AUDIO_FORMATS, ServiceError } from "@tts/api";
-import { concatBytes } from "@tts/audio";
 
 import { parseFormat, type AudioConverter } from "../services/audio-convert";
 import { CONTENT_TYPES } from "../services/audio-formats";
@@ -87,7 +86,8 @@ export async function serveAudio(
       },
     });
   if (asked && asked !== stored.meta.format) {
-    const bytes = await readAll(audio, id);
+    const bytes = await audio.read(id);
+    if (!bytes) throw new ServiceError("NOT_FOUND", `No audio with id ${id}.`);
     const converted = await convert(bytes, stored.meta.format, asked);
     res.writeHead(200, {
       "Content-Type": converted.contentType,
@@ -119,14 +119,6 @@ export async function serveAudio(
   if (!body) return void res.end();
   // A read error or a client that goes away ends both sides and closes the file.
   await pipeline(body, res).catch(() => undefined);
-}
-
-async function readAll(audio: Collection<AudioMeta>, id: string): Promise<Uint8Array> {
-  const body = await audio.stream(id);
-  if (!body) throw new ServiceError("NOT_FOUND", `No audio with id ${id}.`);
-  const parts: Uint8Array[] = [];
-  for await (const part of body) parts.push(part as Uint8Array);
-  return concatBytes(parts);
 }
 
 async function followLive(

@@ -18,6 +18,7 @@ import {
   type Principal,
   type Variant,
 } from "@tts/api";
+import type { RateLimiter } from "@tts/api/rate-limit";
 import { encodeWav } from "@tts/audio";
 
 import { requestContext, type Logger } from "../logger";
@@ -30,7 +31,6 @@ import { serveAudio } from "./audio-route";
 import { applyCors } from "./cors";
 import type { Metrics } from "./metrics";
 import { audioModelList, audioVoiceList, modelList } from "./openai-lists";
-import type { RateLimiter } from "./rate-limit";
 import { sendError, sendJson } from "./respond";
 import { Slots } from "./slots";
 import { handleSpeech } from "./speech-route";

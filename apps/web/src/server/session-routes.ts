@@ -1,7 +1,8 @@
+import { RateLimiter } from "@tts/api/rate-limit";
 import { mintSessionToken } from "@tts/api/session-token";
 
 import type { WebEnv } from "../env";
-import { clientAddress, MintLimiter } from "./rate-limit";
+import { clientAddress } from "./client-address";
 import {
   newSession,
   openSession,
@@ -87,12 +88,13 @@ export function sessionOf(env: Env, cookie: string | undefined): BrowserSession 
  * with the environment read at request time.
  */
 export function createSessionRoutes(now: () => number = Date.now) {
-  let limiter: { perMinute: number; limiter: MintLimiter } | undefined;
+  let limiter: { perMinute: number; limiter: RateLimiter } | undefined;
   const limit = (env: Env, request: Request) => {
-    if (limiter?.perMinute !== env.tokenMintsPerMinute)
+    const perMinute = env.tokenMintsPerMinute;
+    if (limiter?.perMinute !== perMinute)
       limiter = {
-        perMinute: env.tokenMintsPerMinute,
-        limiter: new MintLimiter(env.tokenMintsPerMinute, now),
+        perMinute,
+        limiter: new RateLimiter({ perMinute, burst: perMinute, maxKeys: 10_000, now }),
       };
     return limiter.limiter.take(clientAddress(request.headers, env.trustedProxyHops));
   };

@@ -1,6 +1,7 @@
 /**
  * Token buckets per caller (principal, or client IP without keys): `perMinute` requests on average, up to
- * `burst` at once. Per node: behind a load balancer each node counts only what it serves.
+ * `burst` at once. Per process: behind a load balancer each node (or web server) counts only what it serves.
+ * Server-only; both apps use it (`@tts/api/rate-limit`).
  */
 export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();

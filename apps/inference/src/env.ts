@@ -78,6 +78,17 @@ const envSchema = z.object({
   HF_ENDPOINT: z.url({ message: "expected a URL" }).default("https://huggingface.co"),
   /** Voices and stored audio; default under XDG_DATA_HOME or ~/.local/share. */
   DATA_DIR: z.string().min(1).optional(),
+  /**
+   * Keep voices and audio in this S3 bucket instead of DATA_DIR, so several nodes share them. Credentials and
+   * region come from the AWS SDK's usual sources (task role, AWS_REGION, ...).
+   */
+  S3_BUCKET: z.string().min(3).optional(),
+  /** Key prefix inside the bucket, e.g. `prod/`. */
+  S3_PREFIX: z.string().default(""),
+  /** An S3-compatible endpoint (MinIO, a test server); path-style addressing is used with it. */
+  S3_ENDPOINT: z.url({ protocol: /^https?$/, message: "expected a URL like http://minio:9000" }).optional(),
+  /** The bucket's region (the SDK's usual variable); an S3-compatible endpoint defaults to us-east-1. */
+  AWS_REGION: z.string().min(1).optional(),
   XDG_DATA_HOME: z.string().optional(),
   /**
    * Voice names OpenAI clients may use, mapped to stored voices: `alloy=voice_abc123,narrator=voice_def456`.

@@ -26,10 +26,13 @@ import { JobService } from "./services/job-service";
 import { LOCAL_OWNER } from "./services/ownership";
 import { createVoiceService } from "./services/voice-service";
 import { createFsStorage } from "./storage/fs-storage";
+import { createS3Storage, s3Client } from "./storage/s3-storage";
 
 export interface NodeSettings {
   model: ModelSettings;
   dataDir: string;
+  /** Set: voices and audio live in this bucket (shared by every node on it) instead of under dataDir. */
+  s3?: { bucket: string; prefix: string; endpoint?: string; region?: string };
   corsOrigins: readonly string[];
   /** `API_KEYS` entries (`name:key` or a bare key); empty runs single-user. */
   apiKeys: readonly string[];
@@ -78,6 +81,14 @@ export function nodeSettingsFromEnv(env: InferenceEnv, model: ModelSettings): No
   return {
     model,
     dataDir: env.DATA_DIR ?? path.join(dataHome, "chatterbox-tts"),
+    ...(env.S3_BUCKET && {
+      s3: {
+        bucket: env.S3_BUCKET,
+        prefix: env.S3_PREFIX,
+        ...(env.S3_ENDPOINT && { endpoint: env.S3_ENDPOINT }),
+        ...(env.AWS_REGION && { region: env.AWS_REGION }),
+      },
+    }),
     corsOrigins: env.CORS_ORIGINS,
     apiKeys: env.API_KEYS,
     sessionSecret: env.TTS_SESSION_SECRET,
@@ -141,12 +152,21 @@ const NO_WORKER: NotReady = {
  * audio); the model downloads and loads in the background and /readyz turns green when it is warm.
  */
 export async function createInferenceNode(settings: NodeSettings, logger: Logger): Promise<InferenceNode> {
-  const storage = await createFsStorage({
-    dataDir: settings.dataDir,
-    audioTtlMs: settings.audioTtlSeconds * 1000,
-    minFreeBytes: settings.minFreeBytes,
-    onSweepError: (error) => logger.warn({ err: error }, "storage sweep failed"),
-  });
+  const onSweepError = (error: unknown) => logger.warn({ err: error }, "storage sweep failed");
+  const storage = settings.s3
+    ? await createS3Storage({
+        client: s3Client(settings.s3),
+        bucket: settings.s3.bucket,
+        prefix: settings.s3.prefix,
+        audioTtlMs: settings.audioTtlSeconds * 1000,
+        onSweepError,
+      })
+    : await createFsStorage({
+        dataDir: settings.dataDir,
+        audioTtlMs: settings.audioTtlSeconds * 1000,
+        minFreeBytes: settings.minFreeBytes,
+        onSweepError,
+      });
   let engine: Engine | undefined;
   /** Workers being started: shutdown waits for them, since a thread ended inside ONNX Runtime aborts the process. */
   let loading: Promise<Engine> | undefined;

@@ -46,6 +46,7 @@ describe("parseEnv", () => {
       AUDIO_TTL_SECONDS: 3600,
       QUEUE_SIZE: 16,
       MAX_ACTIVE_JOBS_PER_KEY: 4,
+      S3_PREFIX: "",
       JOB_TIMEOUT_SECONDS: 300,
       DRAIN_TIMEOUT_SECONDS: 60,
       MAX_TEXT_LENGTH: 100_000,
@@ -114,6 +115,17 @@ describe("parseEnv", () => {
     expect(() => parseEnv({ API_KEYS: "session-abc:0123456789abcdef" })).toThrow(
       /API_KEYS=\(hidden\): key names must not start with "session-"/,
     );
+  });
+
+  it("reads the S3 storage settings, refusing an endpoint that is not a URL", () => {
+    expect(
+      parseEnv({ S3_BUCKET: "tts-data", S3_PREFIX: "prod/", S3_ENDPOINT: "http://minio:9000" }),
+    ).toMatchObject({
+      S3_BUCKET: "tts-data",
+      S3_PREFIX: "prod/",
+      S3_ENDPOINT: "http://minio:9000",
+    });
+    expect(() => parseEnv({ S3_ENDPOINT: "minio:9000" })).toThrow(/S3_ENDPOINT="minio:9000": expected a URL/);
   });
 
   it("takes a session secret of 32+ characters, never echoing it", () => {

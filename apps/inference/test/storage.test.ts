@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -7,7 +6,8 @@ import { afterEach, describe, expect, it } from "vitest";
 
 import { createFsStorage, type FsStorageOptions } from "../src/storage/fs-storage";
 import { ID_PATTERN, InvalidIdError, isValidId, newId } from "../src/storage/ids";
-import type { AudioMeta, Collection, Storage, VoiceMeta } from "../src/storage/storage";
+import type { Collection, Storage } from "../src/storage/storage";
+import { audioMeta, bytes, collect, manualClock, voiceMeta } from "./support/storage-fixtures";
 
 const cleanups: (() => Promise<void>)[] = [];
 
@@ -25,40 +25,6 @@ async function open(options: FsStorageOptions): Promise<Storage> {
   const storage = await createFsStorage(options);
   cleanups.push(() => storage.close());
   return storage;
-}
-
-/** A clock the test moves by hand. */
-function manualClock(start = 1_700_000_000_000) {
-  const clock = { t: start, now: () => clock.t };
-  return clock;
-}
-
-function voiceMeta(name: string): VoiceMeta {
-  return { name, durationSeconds: 5, sampleRate: 24_000, sourceSampleRate: 44_100, sourceChannels: 2 };
-}
-
-function audioMeta(text: string): AudioMeta {
-  return {
-    text,
-    voiceId: null,
-    format: "wav",
-    contentType: "audio/wav",
-    durationSeconds: 1.5,
-    variant: "turbo",
-    seed: 42,
-    tokens: 37,
-  };
-}
-
-function bytes(length: number): Uint8Array {
-  return new Uint8Array(randomBytes(length));
-}
-
-async function collect(stream: NodeJS.ReadableStream | null): Promise<Uint8Array | null> {
-  if (!stream) return null;
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
-  return new Uint8Array(Buffer.concat(chunks));
 }
 
 async function files(dir: string): Promise<string[]> {

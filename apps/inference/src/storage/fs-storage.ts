@@ -7,10 +7,10 @@ import { createKeyedLock } from "../fs/key-lock";
 import { ifExists, removeIfExists, statIfExists } from "../fs/missing";
 import { mapPool } from "../fs/pool";
 import { assertValidId, isValidId } from "./ids";
+import { checkRange, checkTtl, decodeObject, encodeObject, isExpired, sweepEvery } from "./object-codec";
 import {
   StorageWriteError,
   type AudioMeta,
-  type ByteRange,
   type Collection,
   type PutOptions,
   type Storage,
@@ -61,26 +61,8 @@ export async function createFsStorage({
   };
   // Audio that expired while the node was down goes now; everything unexpired survives the restart.
   await sweepAll();
-
-  let running: Promise<void> | null = null;
-  const timer = setInterval(() => {
-    if (running) return; // a slow disk must not pile sweeps up
-    running = sweepAll()
-      .catch(onSweepError)
-      .finally(() => {
-        running = null;
-      });
-  }, sweepIntervalMs);
-  timer.unref();
-
-  return {
-    voices,
-    audio,
-    async close() {
-      clearInterval(timer);
-      await running;
-    },
-  };
+  const sweeping = sweepEvery(sweepIntervalMs, sweepAll, onSweepError);
+  return { voices, audio, close: sweeping.stop };
 }
 
 /** How long a free-space reading is trusted: statfs on every write would cost more than many writes. */
@@ -367,57 +349,6 @@ async function createFsCollection<M>(
       return count;
     },
   };
-}
-
-function isExpired(object: StoredObject<unknown>, at: number): boolean {
-  return object.expiresAt !== null && object.expiresAt <= at;
-}
-
-function encodeObject(object: StoredObject<unknown>): string {
-  const { id, size, createdAt, expiresAt, meta } = object;
-  return JSON.stringify({ id, size, createdAt, expiresAt, meta });
-}
-
-/** Corrupt or foreign metadata (truncated file, wrong shape, another id) reads as "no object". */
-function decodeObject<M>(id: string, text: string): StoredObject<M> | null {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (typeof value !== "object" || value === null) return null;
-  const { id: storedId, size, createdAt, expiresAt, meta } = value as Record<string, unknown>;
-  const valid =
-    storedId === id &&
-    Number.isSafeInteger(size) &&
-    (size as number) >= 0 &&
-    Number.isFinite(createdAt) &&
-    (expiresAt === null || Number.isFinite(expiresAt)) &&
-    typeof meta === "object" &&
-    meta !== null;
-  if (!valid) return null;
-  return {
-    id,
-    meta: meta as M,
-    size: size as number,
-    createdAt: createdAt as number,
-    expiresAt: expiresAt as number | null,
-  };
-}
-
-function checkTtl(ttlMs: number | null): void {
-  if (ttlMs !== null && !(Number.isFinite(ttlMs) && ttlMs >= 0)) {
-    throw new RangeError(`ttlMs must be a non-negative number or null, got ${ttlMs}`);
-  }
-}
-
-function checkRange(range: ByteRange | undefined): void {
-  if (range === undefined) return;
-  const { start, end } = range;
-  if (!(Number.isSafeInteger(start) && Number.isSafeInteger(end) && start >= 0 && end >= start)) {
-    throw new RangeError(`invalid byte range ${start}-${end}`);
-  }
 }
 
 /** Reads into all of `bytes` from `position`; returns how many were read (fewer only at the end of the file). */

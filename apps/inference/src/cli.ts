@@ -22,7 +22,11 @@ import { ManifestError } from "./models/manifest";
 import { createProgressReporter } from "./models/progress-reporter";
 import { modelDir, resolveModel } from "./models/registry";
 import { verifyAgainstManifest, verifyModel } from "./models/verify";
+import { nodeSettingsFromEnv } from "./node";
 import { serve } from "./serve";
+import { copyStorage } from "./storage/copy-storage";
+import { createFsStorage } from "./storage/fs-storage";
+import { createS3Storage, s3Client } from "./storage/s3-storage";
 import { makeTinyBundle } from "./tiny/make-tiny";
 import { makeStandinBundle } from "./tiny/standin";
 
@@ -149,6 +153,34 @@ modelOptions(
 ).action(async (flags: ModelFlags & { port?: number; host?: string }) => {
   await serve({ model: settingsFrom(flags), port: flags.port, host: flags.host });
 });
+
+program
+  .command("storage")
+  .description("voices and stored audio")
+  .command("copy-to-s3")
+  .description(
+    "copy every voice and unexpired result from DATA_DIR into S3_BUCKET (under S3_PREFIX), keeping ids and times; " +
+      "safe to run again",
+  )
+  .action(async () => {
+    const env = loadEnv();
+    const settings = nodeSettingsFromEnv(env, modelSettingsFromEnv(env));
+    if (!settings.s3)
+      throw new EnvError("Set S3_BUCKET (and S3_PREFIX, S3_ENDPOINT as needed) to copy into.");
+    const quiet = { sweepIntervalMs: 3_600_000 };
+    const from = await createFsStorage({ dataDir: settings.dataDir, ...quiet });
+    const to = await createS3Storage({ client: s3Client(settings.s3), ...settings.s3, ...quiet });
+    try {
+      const { voices, audio } = await copyStorage(from, to);
+      console.log(
+        `${settings.dataDir} -> s3://${settings.s3.bucket}/${settings.s3.prefix}: voices ${voices.copied} copied, ` +
+          `${voices.skipped} already there; audio ${audio.copied} copied, ${audio.skipped} already there`,
+      );
+    } finally {
+      await from.close();
+      await to.close();
+    }
+  });
 
 const models = program.command("models").description("download, list and verify model files");
 

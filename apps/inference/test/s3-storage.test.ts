@@ -1,10 +1,16 @@
 // The S3 storage driver against a real S3-compatible server process (s3rver from npm), started by the test.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
 import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
+import { createFsStorage } from "../src/storage/fs-storage";
 import { InvalidIdError, newId } from "../src/storage/ids";
 import { createS3Storage, type S3StorageOptions } from "../src/storage/s3-storage";
 import type { Storage } from "../src/storage/storage";
+import { runCli } from "./support/cli";
 import { startS3Server, type S3Server } from "./support/s3";
 import { audioMeta, bytes, collect, manualClock, voiceMeta } from "./support/storage-fixtures";
 
@@ -161,6 +167,40 @@ describe("createS3Storage", () => {
     expect((await nodeB.voices.list()).map((o) => o.id)).toEqual([id]);
     expect(await nodeB.voices.delete(id)).toBe(true);
     expect(await nodeA.voices.get(id)).toBeNull();
+  });
+
+  it("`tts storage copy-to-s3` moves a DATA_DIR folder into the bucket, keeping ids, bytes and times; again skips", async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), "tts-copy-"));
+    const source = await createFsStorage({ dataDir });
+    const voiceId = newId("voice");
+    const audioId = newId("tts");
+    const voiceData = bytes(3000);
+    const audioData = bytes(500);
+    const voice = await source.voices.put(voiceId, voiceData, voiceMeta("Ada"));
+    const audio = await source.audio.put(audioId, audioData, audioMeta("kept"), { ttlMs: 7_200_000 });
+    await source.close();
+    const env = {
+      DATA_DIR: dataDir,
+      S3_BUCKET: server.bucket,
+      S3_PREFIX: "copied/",
+      S3_ENDPOINT: server.endpoint,
+      AWS_ACCESS_KEY_ID: "S3RVER",
+      AWS_SECRET_ACCESS_KEY: "S3RVER",
+    };
+    const first = await runCli(["storage", "copy-to-s3"], env);
+    expect(first.stderr).toBe("");
+    expect(first.stdout).toContain("voices 1 copied, 0 already there; audio 1 copied, 0 already there");
+    const target = await open("copied/");
+    expect(await target.voices.get(voiceId)).toEqual(voice);
+    expect(await target.audio.get(audioId)).toEqual(audio);
+    expect(await target.voices.read(voiceId)).toEqual(voiceData);
+    expect(await target.audio.read(audioId)).toEqual(audioData);
+    const again = await runCli(["storage", "copy-to-s3"], env);
+    expect(again.stdout).toContain("voices 0 copied, 1 already there; audio 0 copied, 1 already there");
+    const missing = await runCli(["storage", "copy-to-s3"], { DATA_DIR: dataDir });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("Set S3_BUCKET");
+    await rm(dataDir, { recursive: true, force: true });
   });
 
   it("rejects bad ids before calling S3", async () => {

@@ -183,7 +183,7 @@ async function createFsCollection<M>(
       return exclusive(id, async () => {
         // Inside the lock: puts and deletes of one id still settle in call order.
         await roomToWrite();
-        const createdAt = now();
+        const createdAt = options.createdAt ?? now();
         const object: StoredObject<M> = {
           id,
           meta,

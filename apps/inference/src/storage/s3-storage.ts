@@ -207,7 +207,7 @@ function createS3Collection<M>(
   const stored = (id: string, meta: M, size: number, options: PutOptions): StoredObject<M> => {
     const ttlMs = options.ttlMs === undefined ? defaultTtlMs : options.ttlMs;
     checkTtl(ttlMs);
-    const createdAt = now();
+    const createdAt = options.createdAt ?? now();
     return { id, meta, size, createdAt, expiresAt: ttlMs === null ? null : createdAt + ttlMs };
   };
 

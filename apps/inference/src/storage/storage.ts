@@ -71,8 +71,10 @@ export interface ByteRange {
 }
 
 export interface PutOptions {
-  /** Lifetime from now; null keeps the object until deleted; omitted uses the collection's default. */
+  /** Lifetime from its creation; null keeps the object until deleted; omitted uses the collection's default. */
   ttlMs?: number | null;
+  /** When the object was created (epoch ms), for copies between storages; default now. */
+  createdAt?: number;
 }
 
 /**

@@ -1,10 +1,16 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { createRequire } from "node:module";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+
+import type { Browser } from "playwright-core";
+
+import { launchChromium } from "@tts/vitest-config/chromium";
+import { freePort } from "@tts/vitest-config/net";
+
+export { freePort };
 
 const webDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const require = createRequire(import.meta.url);
@@ -54,19 +60,6 @@ async function waitFor<T>(
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`${what} not ready after 60 s:\n${proc.output()}`);
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
 }
 
 /**
@@ -135,4 +128,46 @@ export async function startWeb(
     }
   });
   return { ...proc, url };
+}
+
+export interface Stack {
+  inference: RunningProcess & { url: string };
+  web: RunningProcess & { url: string };
+  browser: Browser;
+  /** Closes the browser and stops both servers (each only once, whatever a test stopped already). */
+  stop: () => Promise<void>;
+}
+
+/**
+ * What most browser tests need: an inference node (see startInference) that allows the web app's origin, the web
+ * app pointed at it, and Chromium.
+ */
+export async function startStack({
+  inferenceEnv = {},
+  inferenceOptions = {},
+  webEnv = {},
+  chromiumArgs = [],
+}: {
+  inferenceEnv?: Record<string, string>;
+  inferenceOptions?: Parameters<typeof startInference>[1];
+  webEnv?: Record<string, string>;
+  chromiumArgs?: string[];
+} = {}): Promise<Stack> {
+  const webPort = await freePort();
+  const inference = await startInference(
+    { CORS_ORIGINS: `http://127.0.0.1:${webPort}`, ...inferenceEnv },
+    inferenceOptions,
+  );
+  const web = await startWeb(webPort, { NEXT_PUBLIC_TTS_API_BASE: inference.url, ...webEnv });
+  const browser = await launchChromium(chromiumArgs);
+  return {
+    inference,
+    web,
+    browser,
+    stop: async () => {
+      await browser.close();
+      await web.stop();
+      await inference.stop();
+    },
+  };
 }

@@ -1,31 +1,21 @@
 // The settings follow the node's variant: an English node gets exaggeration and CFG weight, and no sound tags.
-import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 
-import { launchChromium } from "@tts/vitest-config/chromium";
+import { startStack, type Stack } from "./stack";
 
-import { freePort, startInference, startWeb, type RunningProcess } from "./stack";
-
-let inference: RunningProcess & { url: string };
-let web: RunningProcess & { url: string };
-let browser: Browser;
+let stack: Stack;
 
 beforeAll(async () => {
-  const webPort = await freePort();
-  inference = await startInference({ CORS_ORIGINS: `http://127.0.0.1:${webPort}` }, { variant: "english" });
-  web = await startWeb(webPort, { NEXT_PUBLIC_TTS_API_BASE: inference.url });
-  browser = await launchChromium();
+  stack = await startStack({ inferenceOptions: { variant: "english" } });
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await web?.stop();
-  await inference?.stop();
+  await stack?.stop();
 });
 
 it("offers exaggeration and CFG weight on an English node, sends them, and shows no Turbo tags", async () => {
-  const page = await browser.newPage();
-  await page.goto(`${web.url}/tts`);
+  const page = await stack.browser.newPage();
+  await page.goto(`${stack.web.url}/tts`);
   await expect
     .poll(() => page.getByTestId("status-badge").textContent(), { timeout: 15_000 })
     .toMatch(/Chatterbox english/);

@@ -6,11 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { AppRouter } from "@tts/api";
 import { decodeWav, encodeWav } from "@tts/audio";
-import { launchChromium } from "@tts/vitest-config/chromium";
 
 import { accessibilityViolations } from "./accessibility";
 import { screenshots } from "./screenshots";
-import { freePort, startInference, startWeb, type RunningProcess } from "./stack";
+import { startStack, type RunningProcess, type Stack } from "./stack";
 
 /** Seven seconds of a pitched, syllable-like tone: enough for the reference-clip checks. */
 function voiceLike(): Float32Array {
@@ -72,26 +71,23 @@ let web: RunningProcess & { url: string };
 let node: TRPCClient<AppRouter>;
 let browser: Browser;
 let page: Page;
+let stack: Stack;
 /** The job whose audio the page showed last. */
 let previousJobId: string | undefined;
 
 beforeAll(async () => {
-  const webPort = await freePort();
-  inference = await startInference({
-    CORS_ORIGINS: `http://127.0.0.1:${webPort}`,
-    MAX_TEXT_LENGTH: "100000",
+  stack = await startStack({
+    inferenceEnv: { MAX_TEXT_LENGTH: "100000" },
+    // Chromium's fake microphone (a beeping tone) and no permission prompt, for the recording test.
+    chromiumArgs: ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"],
   });
-  web = await startWeb(webPort, { NEXT_PUBLIC_TTS_API_BASE: inference.url });
+  ({ inference, web, browser } = stack);
   node = createTRPCClient<AppRouter>({ links: [httpLink({ url: `${inference.url}/trpc` })] });
-  // Chromium's fake microphone (a beeping tone) and no permission prompt, for the recording test.
-  browser = await launchChromium(["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]);
   page = await browser.newPage({ acceptDownloads: true });
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await web?.stop();
-  await inference?.stop();
+  await stack?.stop();
 });
 
 describe("/tts against the production build", () => {

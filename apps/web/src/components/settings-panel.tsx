@@ -38,6 +38,50 @@ function Slider({ id, label, hint, value, min, max, step, onChange }: SliderProp
   );
 }
 
+type NumericSetting = "temperature" | "speed" | "exaggeration" | "cfgWeight";
+
+/** The sliders, in order; `english` ones only on an English node. */
+const SLIDERS: (Omit<SliderProps, "value" | "onChange"> & { key: NumericSetting; english?: true })[] = [
+  {
+    key: "temperature",
+    id: "setting-temperature",
+    label: "Temperature",
+    hint: "Lower is steadier, higher more varied.",
+    min: 0.05,
+    max: 2,
+    step: 0.05,
+  },
+  {
+    key: "speed",
+    id: "setting-speed",
+    label: "Speed",
+    hint: "Tempo without changing pitch.",
+    min: 0.5,
+    max: 2,
+    step: 0.05,
+  },
+  {
+    key: "exaggeration",
+    id: "setting-exaggeration",
+    label: "Exaggeration",
+    hint: "Emotion intensity; 0.5 is neutral.",
+    min: 0,
+    max: 2,
+    step: 0.05,
+    english: true,
+  },
+  {
+    key: "cfgWeight",
+    id: "setting-cfg",
+    label: "CFG weight",
+    hint: "How closely it follows the text and voice; 0 turns guidance off.",
+    min: 0,
+    max: 2,
+    step: 0.05,
+    english: true,
+  },
+];
+
 /** The settings that make sense for the node's variant: English adds exaggeration and guidance. */
 export function SettingsPanel({
   settings,
@@ -48,57 +92,19 @@ export function SettingsPanel({
   onChange: (settings: SpeechSettings) => void;
   variant: Variant | undefined;
 }) {
-  const set =
-    <K extends keyof SpeechSettings>(key: K) =>
-    (value: SpeechSettings[K]) =>
-      onChange({ ...settings, [key]: value });
   return (
     <details className="settings">
       <summary>Settings</summary>
       <div className="settings-grid">
-        <Slider
-          id="setting-temperature"
-          label="Temperature"
-          hint="Lower is steadier, higher more varied."
-          value={settings.temperature}
-          min={0.05}
-          max={2}
-          step={0.05}
-          onChange={set("temperature")}
-        />
-        <Slider
-          id="setting-speed"
-          label="Speed"
-          hint="Tempo without changing pitch."
-          value={settings.speed}
-          min={0.5}
-          max={2}
-          step={0.05}
-          onChange={set("speed")}
-        />
-        {variant === "english" && (
-          <>
+        {SLIDERS.filter((slider) => !slider.english || variant === "english").map(
+          ({ key, english: _, ...slider }) => (
             <Slider
-              id="setting-exaggeration"
-              label="Exaggeration"
-              hint="Emotion intensity; 0.5 is neutral."
-              value={settings.exaggeration}
-              min={0}
-              max={2}
-              step={0.05}
-              onChange={set("exaggeration")}
+              key={key}
+              {...slider}
+              value={settings[key]}
+              onChange={(value) => onChange({ ...settings, [key]: value })}
             />
-            <Slider
-              id="setting-cfg"
-              label="CFG weight"
-              hint="How closely it follows the text and voice; 0 turns guidance off."
-              value={settings.cfgWeight}
-              min={0}
-              max={2}
-              step={0.05}
-              onChange={set("cfgWeight")}
-            />
-          </>
+          ),
         )}
         <div className="slider">
           <label htmlFor="setting-seed">Seed</label>
@@ -111,7 +117,7 @@ export function SettingsPanel({
             placeholder="random"
             value={settings.seed}
             aria-describedby="setting-seed-hint"
-            onChange={(event) => set("seed")(event.target.value)}
+            onChange={(event) => onChange({ ...settings, seed: event.target.value })}
           />
           <small id="setting-seed-hint" className="muted">
             The same seed and text give the same audio.

@@ -211,10 +211,18 @@ function createS3Collection<M>(
     return { id, meta, size, createdAt, expiresAt: ttlMs === null ? null : createdAt + ttlMs };
   };
 
-  const clamp = (range: ByteRange | undefined, size: number): ByteRange | null => {
+  /**
+   * Where `range` of a visible object's data is: its data key and the range clamped to its size (null span: no
+   * bytes, e.g. an empty object); null when there is no visible object.
+   */
+  const locate = async (id: string, range: ByteRange | undefined) => {
+    assertValidId(id);
+    checkRange(range);
+    const object = await readVisible(id);
+    if (!object) return null;
     const start = range?.start ?? 0;
-    const end = Math.min(range?.end ?? size - 1, size - 1);
-    return start > end ? null : { start, end };
+    const end = Math.min(range?.end ?? object.size - 1, object.size - 1);
+    return { key: dataKey(id, object.rev), span: start > end ? null : { start, end } };
   };
 
   const collection: Collection<M> = {
@@ -292,23 +300,15 @@ function createS3Collection<M>(
     },
 
     async read(id, range) {
-      assertValidId(id);
-      checkRange(range);
-      const object = await readVisible(id);
-      if (!object) return null;
-      const span = clamp(range, object.size);
-      if (!span) return new Uint8Array(0);
-      return s3.bytes(dataKey(id, object.rev), span);
+      const located = await locate(id, range);
+      if (!located) return null;
+      return located.span ? s3.bytes(located.key, located.span) : new Uint8Array(0);
     },
 
     async stream(id, range) {
-      assertValidId(id);
-      checkRange(range);
-      const object = await readVisible(id);
-      if (!object) return null;
-      const span = clamp(range, object.size);
-      if (!span) return Readable.from([]);
-      return s3.get(dataKey(id, object.rev), span);
+      const located = await locate(id, range);
+      if (!located) return null;
+      return located.span ? s3.get(located.key, located.span) : Readable.from([]);
     },
 
     async updateMeta(id, update) {

@@ -52,8 +52,7 @@ export function Recorder({ onUse, busy }: { onUse: (file: File) => void; busy: b
       media.onstop = async () => {
         stream.getTracks().forEach((track) => track.stop());
         try {
-          const wav = await recordingToWav(new Blob(chunks, { type: media.mimeType }));
-          const seconds = (wav.length - 44) / 2 / (new DataView(wav.buffer).getUint32(24, true) || 1);
+          const { wav, seconds } = await recordingToWav(new Blob(chunks, { type: media.mimeType }));
           const file = new File(
             [wav as Uint8Array<ArrayBuffer>],
             `Recording ${new Date().toLocaleTimeString()}.wav`,

@@ -5,7 +5,7 @@ import { concatBytes, encodePcm16, wavHeader } from "@tts/audio/browser";
  * voice uploads take: decoded by the browser's own codecs, channels averaged, at the decoder's rate (the node
  * resamples).
  */
-export async function recordingToWav(recording: Blob): Promise<Uint8Array> {
+export async function recordingToWav(recording: Blob): Promise<{ wav: Uint8Array; seconds: number }> {
   const context = new AudioContext();
   try {
     const decoded = await context.decodeAudioData(await recording.arrayBuffer());
@@ -15,7 +15,10 @@ export async function recordingToWav(recording: Blob): Promise<Uint8Array> {
       for (let i = 0; i < mono.length; i++) mono[i]! += (data[i] ?? 0) / decoded.numberOfChannels;
     }
     const pcm = encodePcm16(mono);
-    return concatBytes([wavHeader(decoded.sampleRate, "pcm16", pcm.length), pcm]);
+    return {
+      wav: concatBytes([wavHeader(decoded.sampleRate, "pcm16", pcm.length), pcm]),
+      seconds: decoded.duration,
+    };
   } finally {
     void context.close();
   }

@@ -3,6 +3,7 @@ import { z, ZodError } from "zod";
 
 import type { ApiContext } from "./context";
 import { API_KEY_REQUIRED, HTTP_STATUS, internalErrorMessage, ServiceError, trpcCode } from "./errors";
+import { procedureSpan } from "./tracing/procedure-span";
 
 const t = initTRPC.context<ApiContext>().create({
   // Never send stack traces, whatever NODE_ENV says.
@@ -42,9 +43,12 @@ const serviceErrors = t.middleware(async ({ next }) => {
   return result;
 });
 
+/** A span per procedure call when tracing is on; outermost, so it sees what the caller gets. */
+const traced = t.middleware(({ path, type, next }) => procedureSpan(path, type, () => next()));
+
 export const createTRPCRouter = t.router;
 export const createCallerFactory = t.createCallerFactory;
-export const publicProcedure = t.procedure.use(serviceErrors);
+export const publicProcedure = t.procedure.use(traced).use(serviceErrors);
 
 /**
  * Everything but `health` needs a credential when keys are configured: voices and jobs are users' data.

@@ -2,6 +2,8 @@ import { z } from "zod";
 
 import { MIN_SESSION_SECRET_LENGTH } from "@tts/api/session-token";
 
+import { runtimeSecretsFor, withSecrets } from "./server/runtime-secrets";
+
 /**
  * Web app configuration, read on the server at request time (so one build serves every environment) and handed
  * to the browser through props. The only module that reads process.env (enforced by lint).
@@ -95,4 +97,16 @@ export function parseWebEnv(source: Record<string, string | undefined>): WebEnv 
 
 export function getWebEnv(): WebEnv {
   return parseWebEnv(process.env);
+}
+
+/**
+ * getWebEnv with the secrets read at run time: when TTS_SECRETS_ARN names an AWS Secrets Manager secret (a JSON
+ * object), its TTS_SESSION_SECRET and SITE_PASSWORD replace the environment's (fetched at first use, cached for
+ * five minutes so a rotation is picked up). What uses those two values calls this one.
+ */
+export async function resolveWebEnv(): Promise<WebEnv> {
+  const secretsArn = process.env.TTS_SECRETS_ARN;
+  if (!secretsArn) return getWebEnv();
+  const secrets = await runtimeSecretsFor(secretsArn).values();
+  return parseWebEnv(withSecrets(process.env, secrets, [...SECRET_KEYS]));
 }

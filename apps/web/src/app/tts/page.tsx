@@ -5,13 +5,13 @@ import { HealthPanel } from "../../components/health-panel";
 import { StatusBadge } from "../../components/status-badge";
 import { Studio } from "../../components/studio";
 import { UnlockForm } from "../../components/unlock-form";
-import { getWebEnv } from "../../env";
+import { resolveWebEnv } from "../../env";
 import { SESSION_COOKIE } from "../../server/session-cookie";
 import { sessionOf } from "../../server/session-routes";
 import { createPrefetchHelpers } from "../../trpc/server";
 
 export default async function TtsPage() {
-  const env = getWebEnv();
+  const env = await resolveWebEnv();
   const locked = sessionOf(env, (await cookies()).get(SESSION_COOKIE)?.value) === "locked";
   const header = (
     <header className="masthead">

@@ -1,8 +1,8 @@
-import { getWebEnv } from "../../../../env";
+import { resolveWebEnv } from "../../../../env";
 import { sessionRoutes } from "../routes";
 
 export const dynamic = "force-dynamic";
 
-export function POST(request: Request): Promise<Response> {
-  return sessionRoutes.unlock(getWebEnv(), request);
+export async function POST(request: Request): Promise<Response> {
+  return sessionRoutes.unlock(await resolveWebEnv(), request);
 }

@@ -1,0 +1,3 @@
+import base from "@tts/eslint-config/base";
+
+export default base;

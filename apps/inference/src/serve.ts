@@ -3,6 +3,7 @@ import { checkExposure } from "./http/exposure";
 import { createLogger } from "./logger";
 import { modelSettingsFromEnv, type ModelSettings } from "./model-settings";
 import { createInferenceNode, nodeSettingsFromEnv } from "./node";
+import { startNodeTracing } from "./tracing";
 
 export interface ServeOverrides {
   model?: Partial<ModelSettings>;
@@ -23,6 +24,7 @@ export async function serve(overrides: ServeOverrides = {}): Promise<void> {
     throw error;
   }
   const logger = createLogger(env.LOG_LEVEL);
+  const tracing = await startNodeTracing(logger);
   const host = overrides.host ?? env.HOST;
   let exposure: { warning?: string };
   try {
@@ -49,7 +51,12 @@ export async function serve(overrides: ServeOverrides = {}): Promise<void> {
   const node = await createInferenceNode(nodeSettingsFromEnv(env, model), logger);
   const port = await node.listen(overrides.port ?? env.PORT, host);
   logger.info(
-    { port, host, model: { variant: model.variant, dtype: model.dtype, device: model.device } },
+    {
+      port,
+      host,
+      model: { variant: model.variant, dtype: model.dtype, device: model.device },
+      tracing: tracing.enabled,
+    },
     "inference node listening",
   );
 
@@ -60,6 +67,8 @@ export async function serve(overrides: ServeOverrides = {}): Promise<void> {
     logger.info({ signal }, "shutting down: draining jobs");
     node
       .shutdown()
+      // Spans still batched (the last requests and jobs) are sent before the process goes.
+      .then(() => tracing.shutdown())
       .then(() => {
         logger.info("stopped");
         process.exit(0);

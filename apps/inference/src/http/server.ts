@@ -26,6 +26,7 @@ import type { AudioConverter } from "../services/audio-convert";
 import type { JobService } from "../services/job-service";
 import type { VoiceLibrary } from "../services/voice-service";
 import type { AudioMeta, Collection } from "../storage/storage";
+import { recordRequestError, routeRequestSpan, traceRequest } from "../tracing";
 import type { AudioLinks } from "./audio-links";
 import { serveAudio } from "./audio-route";
 import { applyCors } from "./cors";
@@ -376,7 +377,8 @@ export function createInferenceServer(options: InferenceServerOptions): Inferenc
       keepAliveTimeout: KEEP_ALIVE_MS,
       maxHeaderSize: 16 * 1024,
     },
-    (req, res) => requestContext.run({ requestId: randomUUID() }, () => handle(req, res)),
+    (req, res) =>
+      requestContext.run({ requestId: randomUUID() }, () => traceRequest(req, res, () => handle(req, res))),
   );
   const idle: (() => void)[] = [];
   return {
@@ -487,6 +489,7 @@ export function createInferenceServer(options: InferenceServerOptions): Inferenc
     const fail = (error: unknown) => {
       if (error instanceof ServiceError) return sendError(res, error);
       logger.error({ err: error }, "request failed");
+      recordRequestError(error);
       sendError(res, new ServiceError("INTERNAL_SERVER_ERROR", internalErrorMessage(requestId)));
     };
     try {
@@ -496,6 +499,7 @@ export function createInferenceServer(options: InferenceServerOptions): Inferenc
       if (trpcCall) decodeSegment(path);
       const route = trpcCall ? undefined : routes.find((r) => r.pattern.test(path));
       routeName = trpcCall ? "/trpc" : (route?.name ?? "unmatched");
+      routeRequestSpan(req.method, trpcCall ? path : route?.name, path);
       if (applyCors(req, res, corsOrigins)) return;
       const principal = authenticate(req.headers.authorization);
       principals.set(req, principal);

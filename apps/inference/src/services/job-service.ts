@@ -14,6 +14,7 @@ import { splitText, type SplitOptions, type TextChunk } from "../engine/text-spl
 import type { Logger } from "../logger";
 import { newId, requireId } from "../storage/ids";
 import type { AudioMeta, Collection, ObjectWriter, StoredObject } from "../storage/storage";
+import { jobRunning, traceJob } from "../tracing";
 import type { AudioEncoders } from "./audio-encoders";
 import { AudioOutput } from "./audio-output";
 import type { FormatSupport } from "./ffmpeg";
@@ -420,7 +421,7 @@ export class JobService implements TtsService {
       result: Promise.resolve() as never,
     };
     this.active.set(job.id, state);
-    state.result = this.execute(engine, state, settings);
+    state.result = traceJob(job, chunks.length, this.execute(engine, state, settings));
     this.updateGauges();
     return state;
   }
@@ -486,6 +487,7 @@ export class JobService implements TtsService {
   /** The job's first chunk got a worker: it is running from now on. Returns the time it started. */
   private markRunning(state: JobState): number {
     state.job.status = "running";
+    jobRunning(state.job);
     this.emit(state, this.snapshot(state));
     for (const other of this.active.values())
       if (other.job.status === "queued") this.emit(other, this.snapshot(other));

@@ -75,7 +75,10 @@ export class InferenceService extends pulumi.ComponentResource {
 
     this.securityGroup = new aws.ec2.SecurityGroup(
       `${prefix}-inference`,
-      { vpcId: network.vpc.id, description: "Inference tasks: the node's port from the ALB only" },
+      {
+        vpcId: network.vpc.id,
+        description: "Inference tasks: the node's port from the ALB and each other only",
+      },
       parent,
     );
     new aws.vpc.SecurityGroupIngressRule(
@@ -87,6 +90,20 @@ export class InferenceService extends pulumi.ComponentResource {
         fromPort: INFERENCE_PORT,
         toPort: INFERENCE_PORT,
         description: "Node HTTP from the load balancer",
+      },
+      parent,
+    );
+    // Nodes sharing the bucket relay a job's live audio from the node that runs it (TTS_NODE_URL: the task's own
+    // address and port), so tasks reach each other on the node's port, and nothing else does.
+    new aws.vpc.SecurityGroupIngressRule(
+      `${prefix}-inference-peers`,
+      {
+        securityGroupId: this.securityGroup.id,
+        referencedSecurityGroupId: this.securityGroup.id,
+        ipProtocol: "tcp",
+        fromPort: INFERENCE_PORT,
+        toPort: INFERENCE_PORT,
+        description: "Node HTTP from the other inference tasks (live audio relay)",
       },
       parent,
     );

@@ -3,9 +3,12 @@ import * as pulumi from "@pulumi/pulumi";
 
 import type { Statement } from "./iam.ts";
 
-/** Where the inference container sees the cache (TTS_CACHE_DIR). */
-export const MODEL_CACHE_PATH = "/models";
-/** The node image's user (node:*-slim images run as uid/gid 1000); the access point acts as it for every task. */
+/** Where the inference container sees the cache (TTS_CACHE_DIR; the images' own default location). */
+export const MODEL_CACHE_PATH = "/var/lib/tts/models";
+/**
+ * Every NFS operation through the access point runs as this user, whatever the container's own (the CPU image runs
+ * as node, uid 1000; the CUDA image as tts, uid 10001), so both images share one cache.
+ */
 const POSIX_ID = 1000;
 
 export interface ModelCacheArgs {

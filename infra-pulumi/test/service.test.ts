@@ -36,7 +36,7 @@ describe("inference node settings", () => {
       AWS_REGION: "eu-west-1",
       AUDIO_TTL_SECONDS: "3600",
       DRAIN_TIMEOUT_SECONDS: "90",
-      TTS_CACHE_DIR: "/models",
+      TTS_CACHE_DIR: "/var/lib/tts/models",
       TTS_MODEL: "turbo",
       TTS_DTYPE: "q4",
       TTS_DEVICE: "cpu",

@@ -152,6 +152,14 @@ const envSchema = z.object({
     .string()
     .min(MIN_SESSION_SECRET_LENGTH, `expected at least ${MIN_SESSION_SECRET_LENGTH} characters`)
     .optional(),
+  /**
+   * Where other nodes on the same storage reach this one (they relay a job's live audio and progress from the
+   * node that runs it), e.g. `http://10.0.1.23:8000`. Default: this node's own address and port (the first
+   * non-loopback IPv4 address when HOST is a wildcard, which is the task's address on ECS).
+   */
+  TTS_NODE_URL: z
+    .url({ protocol: /^https?$/, message: "expected a URL like http://10.0.1.23:8000" })
+    .optional(),
   /** Requests per minute per principal (or client IP without keys) on average; 0 turns the limit off. */
   RATE_LIMIT_PER_MINUTE: count(0, 1_000_000).default(600),
   /** Requests one caller may send at once before the per-minute rate applies. */

@@ -1,4 +1,6 @@
+import { randomUUID } from "node:crypto";
 import type { Server } from "node:http";
+import { networkInterfaces } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -22,8 +24,10 @@ import { classifyModelFailure } from "./models/failure-category";
 import { createAudioConverter } from "./services/audio-convert";
 import { AudioEncoders } from "./services/audio-encoders";
 import { detectFormats } from "./services/ffmpeg";
+import { JobRecords } from "./services/job-records";
 import { JobService } from "./services/job-service";
 import { LOCAL_OWNER } from "./services/ownership";
+import { PeerNodes } from "./services/peer-nodes";
 import { createVoiceService } from "./services/voice-service";
 import { createFsStorage } from "./storage/fs-storage";
 import { createS3Storage, s3Client } from "./storage/s3-storage";
@@ -36,8 +40,13 @@ export interface NodeSettings {
   corsOrigins: readonly string[];
   /** `API_KEYS` entries (`name:key` or a bare key); empty runs single-user. */
   apiKeys: readonly string[];
-  /** Verifies browser session tokens and signs audio links (shared with the web app's server). */
+  /**
+   * Verifies browser session tokens and signs audio links (shared with the web app's server); nodes sharing
+   * storage also vouch for callers to each other with it.
+   */
   sessionSecret?: string;
+  /** Where other nodes on the same storage reach this one; default from the address it listens on. */
+  nodeUrl?: string;
   /** Per principal, or per client IP without one; perMinute 0 turns it off. */
   rateLimit: { perMinute: number; burst: number };
   /** Proxies whose X-Forwarded-For names the client (addresses or CIDR ranges). */
@@ -92,6 +101,7 @@ export function nodeSettingsFromEnv(env: InferenceEnv, model: ModelSettings): No
     corsOrigins: env.CORS_ORIGINS,
     apiKeys: env.API_KEYS,
     sessionSecret: env.TTS_SESSION_SECRET,
+    nodeUrl: env.TTS_NODE_URL,
     rateLimit: { perMinute: env.RATE_LIMIT_PER_MINUTE, burst: env.RATE_LIMIT_BURST },
     trustedProxies: env.TRUSTED_PROXIES,
     maxConcurrentUploads: env.MAX_CONCURRENT_UPLOADS,
@@ -152,6 +162,11 @@ const NO_WORKER: NotReady = {
  * audio); the model downloads and loads in the background and /readyz turns green when it is warm.
  */
 export async function createInferenceNode(settings: NodeSettings, logger: Logger): Promise<InferenceNode> {
+  if (settings.s3 && settings.apiKeys.length > 0 && !settings.sessionSecret)
+    throw new Error(
+      "S3_BUCKET with API_KEYS needs TTS_SESSION_SECRET too: nodes sharing a bucket use it to act for a " +
+        "caller on a job that another node runs (its live audio, progress and cancel).",
+    );
   const onSweepError = (error: unknown) => logger.warn({ err: error }, "storage sweep failed");
   const storage = settings.s3
     ? await createS3Storage({
@@ -234,7 +249,15 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
     })();
     await reloading;
   };
+  // Nodes on the same storage (a bucket, or a shared DATA_DIR) answer for each other's jobs.
+  let advertised = settings.nodeUrl ?? null;
+  const self = { id: randomUUID(), url: () => advertised };
+  const peers = new PeerNodes(settings.sessionSecret);
   const jobs = new JobService({
+    cluster: {
+      records: new JobRecords(storage.jobs, self, settings.audioTtlSeconds * 1000, logger),
+      peers,
+    },
     engine: () => engine,
     wake,
     notReady,
@@ -294,6 +317,8 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
     metrics,
     jobs,
     audio: storage.audio,
+    nodeId: self.id,
+    peers,
     notReady,
     variant: () => engine?.info.variant,
     configuredVariant: settings.model.variant,
@@ -390,7 +415,11 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
 
   return {
     server,
-    listen: (port, host) => listen(server, port, host),
+    async listen(port, host) {
+      const bound = await listen(server, port, host);
+      advertised ??= advertisedUrl(host, bound);
+      return bound;
+    },
     ready,
     engine: () => engine,
     jobs,
@@ -422,4 +451,16 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
       await storage.close();
     },
   };
+}
+
+/** The URL other nodes reach this one at: its own address, or the machine's first external IPv4 for a wildcard. */
+function advertisedUrl(host: string, port: number): string {
+  const wildcard = host === "0.0.0.0" || host === "::" || host === "";
+  const address =
+    (wildcard
+      ? Object.values(networkInterfaces())
+          .flat()
+          .find((entry) => entry && entry.family === "IPv4" && !entry.internal)?.address
+      : host) ?? "127.0.0.1";
+  return `http://${address.includes(":") ? `[${address}]` : address}:${port}`;
 }

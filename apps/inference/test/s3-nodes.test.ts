@@ -1,9 +1,11 @@
-// Two inference nodes on one S3 bucket (a real S3-compatible server process): what one stores, the other serves.
-import { afterAll, beforeAll, expect, it } from "vitest";
+// Inference nodes on one S3 bucket (a real S3-compatible server process): what one stores, the other serves, and
+// a job one runs can be followed, heard and cancelled through another.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import type { JobProgress } from "@tts/api";
 import { decodeWav } from "@tts/audio";
 
-import { settleJob, startTestNode, voiceForm, type TestNode } from "./support/node";
+import { settleJob, startTestNode, trpcClientError, voiceForm, type TestNode } from "./support/node";
 import { startS3Server, type S3Server } from "./support/s3";
 
 let server: S3Server;
@@ -49,3 +51,108 @@ it("a voice uploaded on A speaks on B, and B's result is listed and served by A"
   await nodeA.client().tts.delete.mutate({ id: job.id });
   expect((await fetch(`${nodeB.url}/v1/audio/${job.id}`)).status).toBe(404);
 });
+
+describe("a job runs on one node and is followed, heard and cancelled through another", () => {
+  const SECRET = "nodes-and-web-share-this-0123456789";
+  const ALICE = "alice:alice-key-0123456789";
+  const BOB = "bob:bob-key-0123456789abc";
+  const alice = "alice-key-0123456789";
+  const bob = "bob-key-0123456789abc";
+  let a: TestNode;
+  let b: TestNode;
+
+  beforeAll(async () => {
+    const s3 = { bucket: server.bucket, prefix: "keyed/", endpoint: server.endpoint };
+    const settings = { s3, apiKeys: [ALICE, BOB], sessionSecret: SECRET, maxTextLength: 2000 };
+    // Jobs last as long as maxTokens asks, so they are still running while B is asked about them.
+    a = await startTestNode(settings, { variant: "turbo", stopAfter: null });
+    b = await startTestNode(settings, { variant: "turbo", stopAfter: null });
+  });
+
+  afterAll(async () => {
+    await a?.stop();
+    await b?.stop();
+  });
+
+  it("B relays A's progress and live audio to the job's owner, and nobody else's", async () => {
+    const job = await a.client(alice).tts.synthesize.mutate({ text: "Started on A.", maxTokens: 150 });
+    expect(["queued", "running"]).toContain((await b.client(alice).tts.get.query({ id: job.id })).status);
+    expect((await b.client(alice).tts.list.query()).map((j) => j.id)).toContain(job.id);
+    const other = await trpcClientError(b.client(bob).tts.get.query({ id: job.id }));
+    expect(other.data?.code).toBe("NOT_FOUND");
+
+    // The live stream through B: chunked, no ranges, made by A as it goes.
+    const live = await fetch(`${b.url}/v1/audio/${job.id}`, {
+      headers: { Authorization: `Bearer ${alice}` },
+    });
+    expect(live.status).toBe(200);
+    expect(live.headers.get("accept-ranges")).toBe("none");
+    const heard = live.arrayBuffer();
+    const events = await collectProgress(b, alice, job.id);
+    const last = events.at(-1)!;
+    expect(last.type).toBe("done");
+    expect(events.some((e) => e.type === "running" && e.audioSeconds > 0)).toBe(true);
+    const stored = new Uint8Array(
+      await (await fetch(`${a.url}/v1/audio/${job.id}`, auth(alice))).arrayBuffer(),
+    );
+    // The same samples; the stored file's header has the sizes, which a live stream cannot know in advance.
+    const samples = (wav: Uint8Array) => Buffer.from(wav.subarray(44));
+    expect(samples(new Uint8Array(await heard)).equals(samples(stored))).toBe(true);
+    expect(decodeWav(stored).durationSeconds).toBeGreaterThan(1);
+    // Done, the record is gone and both nodes answer from the stored audio.
+    expect(await b.client(alice).tts.get.query({ id: job.id })).toMatchObject({ status: "done" });
+    expect((await fetch(`${b.url}/v1/audio/${job.id}`, auth(bob))).status).toBe(404);
+  });
+
+  it("cancelling through B stops the job on A, and both then say cancelled", async () => {
+    const job = await a.client(alice).tts.synthesize.mutate({ text: "Runs until stopped.", maxTokens: 4000 });
+    await expect
+      .poll(async () => (await b.client(alice).tts.get.query({ id: job.id })).status)
+      .toBe("running");
+    expect((await trpcClientError(b.client(bob).tts.cancel.mutate({ id: job.id }))).data?.code).toBe(
+      "NOT_FOUND",
+    );
+    expect(await b.client(alice).tts.cancel.mutate({ id: job.id })).toMatchObject({ status: "cancelled" });
+    expect(await a.client(alice).tts.get.query({ id: job.id })).toMatchObject({ status: "cancelled" });
+    expect(await b.client(alice).tts.get.query({ id: job.id })).toMatchObject({ status: "cancelled" });
+    expect(a.node.jobs.stats()).toEqual({ queued: 0, running: 0 });
+    // Deleting the ended job through B removes its record for A too.
+    await b.client(alice).tts.delete.mutate({ id: job.id });
+    expect((await trpcClientError(a.client(alice).tts.get.query({ id: job.id }))).data?.code).toBe(
+      "NOT_FOUND",
+    );
+  });
+
+  it("refuses a forwarded request that reached the wrong node (421), and keeps serving", async () => {
+    const misdirected = await fetch(`${a.url}/v1/audio/tts_whatever`, {
+      headers: { Authorization: `Bearer ${alice}`, "x-tts-node": "some-other-node" },
+    });
+    expect(misdirected.status).toBe(421);
+    expect(((await misdirected.json()) as { error: { message: string } }).error.message).toMatch(
+      /TTS_NODE_URL/,
+    );
+    expect((await fetch(`${a.url}/healthz`)).status).toBe(200);
+  });
+});
+
+const auth = (key: string) => ({ headers: { Authorization: `Bearer ${key}` } });
+
+/** Every progress event of a job through a node's typed client, until it ends. */
+function collectProgress(t: TestNode, key: string, id: string): Promise<JobProgress[]> {
+  const events: JobProgress[] = [];
+  return new Promise((resolve, reject) => {
+    const subscription = t.client(key).tts.progress.subscribe(
+      { id },
+      {
+        onData: (event) => {
+          events.push(event);
+          if (event.type === "done" || event.type === "failed") {
+            subscription.unsubscribe();
+            resolve(events);
+          }
+        },
+        onError: reject,
+      },
+    );
+  });
+}

@@ -32,7 +32,8 @@ export function parseRange(
 
 /**
  * GET/HEAD /v1/audio/{id}: while its job runs, the audio so far and then the rest as it is made (chunked, no
- * length, no Range: a browser plays a job while it is generated); once done, the stored file with Range support.
+ * length, no Range: a browser plays a job while it is generated), relayed from the node that runs it when that is
+ * another one; once done, the stored file with Range support.
  * `?format=mp3` (any format the node encodes) converts a stored WAV on the fly; `?download=1` asks the browser to
  * save it (`Content-Disposition: attachment`).
  */
@@ -42,6 +43,7 @@ export async function serveAudio(
   {
     audio,
     live,
+    elsewhere,
     owner,
     id,
     format,
@@ -51,6 +53,8 @@ export async function serveAudio(
     audio: Collection<AudioMeta>;
     /** The caller's own job still running, if `id` is one. */
     live: (id: string) => AudioOutput | undefined;
+    /** Serves it from another node on the same storage when that node is making it; false when none is. */
+    elsewhere: () => Promise<boolean>;
     /** Only the principal that made the audio gets it; others get the same 404 as for a made-up id. */
     owner: string;
     id: string;
@@ -77,6 +81,7 @@ export async function serveAudio(
     return followLive(req, res, output, disposition(liveFormat));
   }
   const stored = await audio.get(id);
+  if ((!stored || !isOwner(stored.meta, owner)) && (await elsewhere())) return;
   if (!stored || !isOwner(stored.meta, owner))
     return sendJson(res, 404, {
       error: {

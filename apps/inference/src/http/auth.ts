@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 
 import type { Principal } from "@tts/api";
-import { SESSION_PRINCIPAL_PREFIX, verifySessionToken } from "@tts/api/session-token";
+import { SESSION_PRINCIPAL_PREFIX, verifyPeerToken, verifySessionToken } from "@tts/api/session-token";
 
 import { LOCAL_OWNER } from "../services/ownership";
 
@@ -29,7 +29,8 @@ export function parseApiKey(entry: string): ApiKey {
  * An `Authorization` header value -> the caller's principal. Bearer API keys are compared as SHA-256 digests with
  * timingSafeEqual, against every key without an early exit, so neither a key's content nor its length nor which
  * one matched leaks through timing. With a session secret, a browser session's signed token is accepted too, as
- * the principal `session-<id>` (see @tts/api/session-token).
+ * the principal `session-<id>` (see @tts/api/session-token), and so is another node's peer token, as the
+ * principal it acts for (nodes sharing storage forward a caller's request on a job that one of them runs).
  *
  * With neither keys nor a session secret, every request is the single local user; otherwise a request without
  * a valid credential has no principal (null).
@@ -51,6 +52,8 @@ export function createAuthenticator(
     if (sessionSecret) {
       const session = verifySessionToken(sessionSecret, credential);
       if (session) return { id: `${SESSION_PRINCIPAL_PREFIX}${session}` };
+      const peer = verifyPeerToken(sessionSecret, credential);
+      if (peer) return { id: peer };
     }
     const presented = createHash("sha256").update(credential).digest();
     let found: string | null = null;

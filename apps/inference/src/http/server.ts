@@ -24,6 +24,7 @@ import { encodeWav } from "@tts/audio";
 import { requestContext, type Logger } from "../logger";
 import type { AudioConverter } from "../services/audio-convert";
 import type { JobService } from "../services/job-service";
+import { NODE_HEADER, type PeerNodes } from "../services/peer-nodes";
 import type { VoiceLibrary } from "../services/voice-service";
 import type { AudioMeta, Collection } from "../storage/storage";
 import { recordRequestError, routeRequestSpan, traceRequest } from "../tracing";
@@ -32,6 +33,7 @@ import { serveAudio } from "./audio-route";
 import { applyCors } from "./cors";
 import type { Metrics } from "./metrics";
 import { audioModelList, audioVoiceList, modelList } from "./openai-lists";
+import { relayAudio } from "./peer-audio";
 import { sendError, sendJson } from "./respond";
 import { Slots } from "./slots";
 import { handleSpeech } from "./speech-route";
@@ -62,6 +64,10 @@ export interface InferenceServerOptions {
   metrics: Metrics;
   jobs: JobService;
   audio: Collection<AudioMeta>;
+  /** This process's id among nodes sharing storage: requests forwarded to another node are refused (421). */
+  nodeId: string;
+  /** Forwards to the node that runs a job (its live audio). */
+  peers: PeerNodes;
   /** Null = ready: model loaded and warmed, a worker available, and not draining. */
   notReady: () => NotReady | null;
   /** The loaded variant (undefined while the model loads). */
@@ -336,6 +342,12 @@ export function createInferenceServer(options: InferenceServerOptions): Inferenc
             await serveAudio(req, res, {
               audio: options.audio,
               live: (liveId) => options.jobs.liveOutput(owner, liveId),
+              elsewhere: async () => {
+                const node = await options.jobs.runningElsewhere(owner, id);
+                if (!node) return false;
+                await relayAudio(req, res, { node, owner, id, query, peers: options.peers });
+                return true;
+              },
               owner,
               id,
               format: query.get("format"),
@@ -501,6 +513,15 @@ export function createInferenceServer(options: InferenceServerOptions): Inferenc
       routeName = trpcCall ? "/trpc" : (route?.name ?? "unmatched");
       routeRequestSpan(req.method, trpcCall ? path : route?.name, path);
       if (applyCors(req, res, corsOrigins)) return;
+      const addressed = req.headers[NODE_HEADER];
+      if (addressed !== undefined && addressed !== options.nodeId)
+        return sendJson(res, 421, {
+          error: {
+            code: "MISDIRECTED_REQUEST",
+            message: `This request was forwarded to node ${String(addressed)}, but reached ${options.nodeId}; check the nodes' TTS_NODE_URL.`,
+            type: "misdirected_request",
+          },
+        });
       const principal = authenticate(req.headers.authorization);
       principals.set(req, principal);
       const refusal = admit(req, trpcCall ? path : routeName, principal);

@@ -18,7 +18,9 @@ import { jobRunning, traceJob } from "../tracing";
 import type { AudioEncoders } from "./audio-encoders";
 import { AudioOutput } from "./audio-output";
 import type { FormatSupport } from "./ffmpeg";
+import { HEARTBEAT_MS, type JobRecords } from "./job-records";
 import { isOwner, LOCAL_OWNER, storageFailure } from "./ownership";
+import { PeerUnreachableError, type PeerNode, type PeerNodes } from "./peer-nodes";
 import type { VoiceLibrary } from "./voice-service";
 
 /** What the job service reports; the HTTP layer turns it into Prometheus series. */
@@ -65,6 +67,11 @@ export interface JobServiceOptions {
   metrics: JobMetrics;
   log: Logger;
   now?: () => number;
+  /**
+   * Nodes sharing storage answer for each other's jobs: each records its unfinished jobs there, and forwards
+   * progress, cancel and delete to the node that runs a job (see docs/deploy.md, "Many nodes").
+   */
+  cluster?: { records: JobRecords; peers: PeerNodes };
 }
 
 /** A job started for a caller that answers with its audio: follow `output`, or await `done`. */
@@ -105,6 +112,19 @@ function preview(job: Job): Job {
   return job.text.length <= PREVIEW_CHARS ? job : { ...job, text: `${job.text.slice(0, PREVIEW_CHARS)}…` };
 }
 
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
 const notFound = (id: string) => new ServiceError("NOT_FOUND", `No job with id ${id}.`);
 
 function storedJob(stored: StoredObject<AudioMeta>): Job {
@@ -139,6 +159,7 @@ export class JobService implements TtsService {
   /** Jobs that ended without audio (failed or cancelled), oldest first; finished audio lives in storage. */
   private readonly unfinished = new Map<string, EndedJob>();
   private draining = false;
+  private heartbeat: NodeJS.Timeout | undefined;
   private averageJobMs = 5_000;
   private readonly now: () => number;
 
@@ -147,21 +168,21 @@ export class JobService implements TtsService {
   }
 
   async synthesize(owner: string, request: SynthesisRequest): Promise<Job> {
-    const state = await this.start(owner, request);
+    const { state, admitted } = await this.start(owner, request);
     // Failures are recorded on the job; nobody awaits this promise for `synthesize`.
     state.result.catch(() => undefined);
-    return { ...state.job };
+    return admitted;
   }
 
   /** Starts a job for a caller that streams its audio as it is made; `signal` cancels it. */
   async run(owner: string, request: SynthesisRequest, signal?: AbortSignal): Promise<RunningJob> {
-    const state = await this.start(owner, request);
-    signal?.addEventListener(
-      "abort",
-      () => state.controller.abort(new ServiceError("CLIENT_CLOSED_REQUEST", "The client went away.")),
-      { once: true },
-    );
-    return { job: { ...state.job }, output: state.output, done: state.result };
+    const { state, admitted } = await this.start(owner, request);
+    const gone = () =>
+      state.controller.abort(new ServiceError("CLIENT_CLOSED_REQUEST", "The client went away."));
+    // The client may have left while the job was being admitted (its record written).
+    if (signal?.aborted) gone();
+    else signal?.addEventListener("abort", gone, { once: true });
+    return { job: admitted, output: state.output, done: state.result };
   }
 
   /** The audio of `owner`'s job still running, to follow while it is made; undefined once it has ended. */
@@ -177,8 +198,10 @@ export class JobService implements TtsService {
     const ended = this.endedOf(owner, id);
     if (ended) return ended;
     const stored = await this.options.audio.get(id);
-    if (!stored || !isOwner(stored.meta, owner)) throw notFound(id);
-    return storedJob(stored);
+    if (stored && isOwner(stored.meta, owner)) return storedJob(stored);
+    const recorded = await this.options.cluster?.records.find(owner, id);
+    if (recorded) return recorded.job;
+    throw notFound(id);
   }
 
   async list(owner: string, limit: number): Promise<Job[]> {
@@ -186,7 +209,12 @@ export class JobService implements TtsService {
     const stored = (await this.options.audio.list()).filter((s) => isOwner(s.meta, owner)).map(storedJob);
     const live = [...this.active.values()].filter((s) => s.owner === owner).map((s) => ({ ...s.job }));
     const ended = [...this.unfinished.values()].filter((e) => e.owner === owner).map((e) => e.job);
-    return [...live, ...ended, ...stored]
+    const known = new Set([...live, ...ended, ...stored].map((job) => job.id));
+    // Other nodes' unfinished jobs (records of this node's own are in `live` and `ended` already).
+    const recorded = ((await this.options.cluster?.records.list(owner)) ?? []).filter(
+      (job) => !known.has(job.id),
+    );
+    return [...live, ...ended, ...stored, ...recorded]
       .sort((a, b) => b.createdAt - a.createdAt)
       .slice(0, limit)
       .map(preview);
@@ -198,18 +226,38 @@ export class JobService implements TtsService {
     if (state) {
       state.controller.abort(new ServiceError("CLIENT_CLOSED_REQUEST", "The job was deleted."));
       await state.result.catch(() => undefined);
-      this.unfinished.delete(id);
-      return;
     }
-    if (this.endedOf(owner, id)) return void this.unfinished.delete(id);
+    if (state || this.endedOf(owner, id)) {
+      this.unfinished.delete(id);
+      return void (await this.options.cluster?.records.remove(id).catch(() => undefined));
+    }
     const stored = await this.options.audio.get(id);
-    if (!stored || !isOwner(stored.meta, owner) || !(await this.options.audio.delete(id))) throw notFound(id);
+    if (stored && isOwner(stored.meta, owner) && (await this.options.audio.delete(id))) return;
+    const cluster = this.options.cluster;
+    const recorded = await cluster?.records.find(owner, id);
+    if (!cluster || !recorded) throw notFound(id);
+    const { node } = recorded;
+    if (recorded.where === "peer") return this.forward(node!, () => cluster.peers.delete(node!, owner, id));
+    // An ended job is also in the memory of the node that ran it: that node forgets it and drops the record.
+    if (node) {
+      try {
+        return await cluster.peers.delete(node, owner, id);
+      } catch (error) {
+        if (!(error instanceof PeerUnreachableError)) throw error;
+      }
+    }
+    await cluster.records.remove(id);
   }
 
   async cancel(owner: string, id: string): Promise<Job> {
     requireId("job", id);
     const state = this.activeOf(owner, id);
-    if (!state) return this.get(owner, id);
+    if (!state) {
+      const node = await this.runningElsewhere(owner, id);
+      const peers = this.options.cluster?.peers;
+      if (node && peers) return this.forward(node, () => peers.cancel(node, owner, id));
+      return this.get(owner, id);
+    }
     state.controller.abort(new ServiceError("CLIENT_CLOSED_REQUEST", "The synthesis was cancelled."));
     await state.result.catch(() => undefined);
     // A job that finished in the meantime is returned as done: cancelling came too late to lose its audio.
@@ -219,10 +267,7 @@ export class JobService implements TtsService {
   async *progress(owner: string, id: string, signal: AbortSignal): AsyncIterable<JobProgress> {
     const state = this.activeOf(owner, id);
     if (!state) {
-      const job = await this.get(owner, id);
-      yield job.status === "done"
-        ? { type: "done", job }
-        : { type: "failed", code: job.error?.code ?? job.status, reason: job.error?.message ?? job.status };
+      yield* this.progressElsewhere(owner, id, signal);
       return;
     }
     const pending: JobProgress[] = [this.snapshot(state)];
@@ -248,6 +293,72 @@ export class JobService implements TtsService {
       state.listeners.delete(listener);
       signal.removeEventListener("abort", onAbort);
     }
+  }
+
+  /** The node that runs `owner`'s job `id`, when another node on the same storage does. */
+  async runningElsewhere(owner: string, id: string): Promise<PeerNode | undefined> {
+    if (this.activeOf(owner, id)) return undefined;
+    const recorded = await this.options.cluster?.records.find(owner, id);
+    return recorded?.where === "peer" ? recorded.node : undefined;
+  }
+
+  /**
+   * Progress of a job this node does not run: relayed from the node that does, or its outcome once ended. When
+   * that node cannot be reached, the job's record is watched until the job ends or the record goes stale.
+   */
+  private async *progressElsewhere(
+    owner: string,
+    id: string,
+    signal: AbortSignal,
+  ): AsyncIterable<JobProgress> {
+    for (let relayed = false; !signal.aborted;) {
+      const job = await this.get(owner, id);
+      if (job.status === "done") {
+        yield { type: "done", job };
+        return;
+      }
+      if (job.status !== "queued" && job.status !== "running") {
+        yield {
+          type: "failed",
+          code: job.error?.code ?? job.status,
+          reason: job.error?.message ?? job.status,
+        };
+        return;
+      }
+      const node = await this.runningElsewhere(owner, id);
+      const peers = this.options.cluster?.peers;
+      if (node && peers && !relayed) {
+        try {
+          yield* peers.progress(node, owner, id, signal);
+          return;
+        } catch (error) {
+          if (!(error instanceof PeerUnreachableError)) throw error;
+          this.options.log.warn({ jobId: id, node: node.url, err: error.message }, "job's node unreachable");
+          relayed = true;
+        }
+      }
+      await sleepUnlessAborted(HEARTBEAT_MS / 2, signal);
+    }
+  }
+
+  /** A call to the node that runs a job; an unreachable node is the caller's 503, to retry. */
+  private async forward<T>(node: PeerNode, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (!(error instanceof PeerUnreachableError)) throw error;
+      this.options.log.warn({ node: node.url, err: error.message }, "job's node unreachable");
+      throw new ServiceError(
+        "SERVICE_UNAVAILABLE",
+        `The node running this job (${node.url}) cannot be reached right now; retry shortly.`,
+        5,
+      );
+    }
+  }
+
+  /** Shares the job's state with the other nodes; failures are logged by the records, and the job goes on. */
+  private record(state: JobState): void {
+    this.options.cluster?.records.save(state.owner, state.job).catch(() => undefined);
   }
 
   /** Stops taking jobs and waits (up to `timeoutMs`) for those queued or running to finish. */
@@ -310,13 +421,23 @@ export class JobService implements TtsService {
   }
 
   private updateGauges(): void {
+    // While jobs are unfinished, their records are renewed so other nodes know this node is still on them.
+    if (this.options.cluster && this.active.size > 0 && !this.heartbeat)
+      this.heartbeat = setInterval(() => {
+        for (const state of this.active.values()) this.record(state);
+      }, HEARTBEAT_MS).unref();
+    if (this.active.size === 0 && this.heartbeat) {
+      clearInterval(this.heartbeat);
+      this.heartbeat = undefined;
+    }
     const { queued, running } = this.stats();
     this.options.metrics.queueDepth(queued);
     this.options.metrics.inFlight(running);
     this.options.onActivity?.(queued + running);
   }
 
-  private async start(owner: string, request: SynthesisRequest): Promise<JobState> {
+  /** Admits a job; `admitted` is the job as it was queued (it may be running by the time this resolves). */
+  private async start(owner: string, request: SynthesisRequest): Promise<{ state: JobState; admitted: Job }> {
     const { maxTextLength } = this.options;
     if (request.text.length > maxTextLength) {
       throw new ServiceError(
@@ -333,11 +454,34 @@ export class JobService implements TtsService {
     const writer = await this.options.audio.createWriter(id).catch((error: unknown) => {
       throw storageFailure(error, "no job was started");
     });
+    let state: JobState;
     try {
-      return this.admit(owner, id, writer, request);
+      state = this.admit(owner, id, writer, request);
     } catch (error) {
       await writer.abort();
       throw error;
+    }
+    const admitted = { ...state.job };
+    await this.recordAdmitted(state);
+    return { state, admitted };
+  }
+
+  /**
+   * The job's first record: once the caller has its id, any node must be able to find it. A job that cannot be
+   * recorded is stopped and forgotten, and the caller told, as for any storage failure before a job starts.
+   */
+  private async recordAdmitted(state: JobState): Promise<void> {
+    const records = this.options.cluster?.records;
+    if (!records) return;
+    try {
+      await records.save(state.owner, state.job);
+    } catch (error) {
+      const failure = storageFailure(error, "no job was started");
+      state.controller.abort(failure);
+      await state.result.catch(() => undefined);
+      this.unfinished.delete(state.job.id);
+      await records.remove(state.job.id).catch(() => undefined);
+      throw failure;
     }
   }
 
@@ -488,6 +632,7 @@ export class JobService implements TtsService {
   private markRunning(state: JobState): number {
     state.job.status = "running";
     jobRunning(state.job);
+    this.record(state);
     this.emit(state, this.snapshot(state));
     for (const other of this.active.values())
       if (other.job.status === "queued") this.emit(other, this.snapshot(other));
@@ -515,6 +660,8 @@ export class JobService implements TtsService {
     });
     const done: Job = { ...storedJob(stored), finishedAt: this.now() };
     Object.assign(job, done);
+    // The audio object tells every node about the job from now on.
+    this.options.cluster?.records.remove(job.id).catch(() => undefined);
     const synthSeconds = Math.max(1e-6, (this.now() - startedAt) / 1000);
     const audioSeconds = stored.meta.durationSeconds;
     this.averageJobMs = 0.8 * this.averageJobMs + 0.2 * synthSeconds * 1000;
@@ -544,6 +691,7 @@ export class JobService implements TtsService {
         "synthesis did not complete",
       );
     this.unfinished.set(job.id, { job: { ...job }, owner: state.owner });
+    this.record(state);
     if (this.unfinished.size > UNFINISHED_JOBS_KEPT)
       this.unfinished.delete(this.unfinished.keys().next().value!);
     this.emit(state, { type: "failed", code: failure.code, reason: failure.message });

@@ -12,6 +12,7 @@ import {
   StorageWriteError,
   type AudioMeta,
   type Collection,
+  type JobRecord,
   type PutOptions,
   type Storage,
   type StoredObject,
@@ -32,7 +33,7 @@ export interface FsStorageOptions {
 }
 
 /**
- * Layout: `{dataDir}/{voices|audio}/{id}.bin` (data) beside `{id}.json` (the StoredObject). Writes go to
+ * Layout: `{dataDir}/{voices|audio|jobs}/{id}.bin` (data) beside `{id}.json` (the StoredObject). Writes go to
  * `*.tmp-{random}` files, are fsynced, then renamed data first and metadata last: the .json is the commit point,
  * so an object exists iff its .json exists, and a crash leaves at worst garbage that the sweep removes.
  */
@@ -55,14 +56,17 @@ export async function createFsStorage({
     now,
     roomToWrite,
   );
+  // Job records live as long as the audio of their jobs would; a running job's record is renewed as it runs.
+  const jobs = await createFsCollection<JobRecord>(path.join(dataDir, "jobs"), audioTtlMs, now, roomToWrite);
   const sweepAll = async () => {
     await voices.sweep();
     await audio.sweep();
+    await jobs.sweep();
   };
   // Audio that expired while the node was down goes now; everything unexpired survives the restart.
   await sweepAll();
   const sweeping = sweepEvery(sweepIntervalMs, sweepAll, onSweepError);
-  return { voices, audio, close: sweeping.stop };
+  return { voices, audio, jobs, close: sweeping.stop };
 }
 
 /** How long a free-space reading is trusted: statfs on every write would cost more than many writes. */

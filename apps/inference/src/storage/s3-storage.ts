@@ -22,6 +22,7 @@ import type {
   AudioMeta,
   ByteRange,
   Collection,
+  JobRecord,
   ObjectWriter,
   PutOptions,
   Storage,
@@ -65,7 +66,7 @@ const ORPHAN_AGE_MS = 3_600_000;
 const LIST_CONCURRENCY = 16;
 
 /**
- * Layout: `{prefix}{voices|audio}/{id}.json` (the StoredObject plus `rev`) and `{prefix}{voices|audio}/{id}/{rev}`
+ * Layout: `{prefix}{voices|audio|jobs}/{id}.json` (the StoredObject plus `rev`) and `{prefix}{voices|audio}/{id}/{rev}`
  * (its data). A put uploads data under a new rev, then the metadata that names it: the metadata is the commit
  * point, so readers always pair an object's metadata with its own bytes, and a replaced or interrupted upload
  * leaves only unreferenced data that the sweep removes. Several nodes may share the bucket; writes of one id from
@@ -88,15 +89,18 @@ export async function createS3Storage({
   const s3 = new S3Objects(client, bucket);
   const voices = createS3Collection<VoiceMeta>(s3, `${prefix}voices/`, null, now, spool);
   const audio = createS3Collection<AudioMeta>(s3, `${prefix}audio/`, audioTtlMs, now, spool);
+  const jobs = createS3Collection<JobRecord>(s3, `${prefix}jobs/`, audioTtlMs, now, spool);
   const sweepAll = async () => {
     await voices.sweep();
     await audio.sweep();
+    await jobs.sweep();
   };
   await sweepAll();
   const sweeping = sweepEvery(sweepIntervalMs, sweepAll, onSweepError);
   return {
     voices,
     audio,
+    jobs,
     async close() {
       await sweeping.stop();
       await rm(spool, { recursive: true, force: true });

@@ -1,8 +1,8 @@
 /**
- * The storage driver contract shared by the file-system driver (one machine) and a future S3 driver (many
- * machines behind a load balancer): nothing here assumes paths, file handles or a single process.
+ * The storage driver contract shared by the file-system driver (one machine) and the S3 driver (many machines
+ * behind a load balancer): nothing here assumes paths, file handles or a single process.
  */
-import type { AudioFormat } from "@tts/api";
+import type { AudioFormat, Job } from "@tts/api";
 
 /**
  * Records carry the principal that created them, so ownership travels with the data to shared storage.
@@ -31,6 +31,19 @@ export interface AudioMeta extends Owned {
   tokens: number;
   /** When the job was asked for (epoch ms); the stored object's createdAt is when it finished. Older records lack it. */
   requestedAt?: number;
+}
+
+/**
+ * A job that has no stored audio yet (queued or running) or never will (failed, cancelled), shared so that any
+ * node can answer for it: its state as callers see it, and the node that runs it. Finished jobs need no record:
+ * their audio object says everything. The data of a record is empty; this metadata is the record.
+ */
+export interface JobRecord extends Owned {
+  job: Job;
+  /** The node running the job: its id for this process's lifetime, and where other nodes reach it. */
+  node: { id: string; url: string | null };
+  /** Refreshed while the job is queued or running; an old one means the node stopped without finishing it. */
+  heartbeatAt: number;
 }
 
 /**
@@ -125,6 +138,7 @@ export interface Collection<M> {
 export interface Storage {
   voices: Collection<VoiceMeta>;
   audio: Collection<AudioMeta>;
+  jobs: Collection<JobRecord>;
   /** Stops background work; pending operations finish. */
   close(): Promise<void>;
 }

@@ -1,10 +1,13 @@
 import { describe, expect, it } from "vitest";
 
 import {
+  mintPeerToken,
   mintSessionToken,
+  PEER_TOKEN_TTL_SECONDS,
   SESSION_TOKEN_TTL_SECONDS,
   signAudio,
   verifyAudioSignature,
+  verifyPeerToken,
   verifySessionToken,
 } from "./session-token";
 
@@ -66,5 +69,25 @@ describe("signed audio URLs", () => {
     const query = signAudio(secret, { owner: session, id: "x", expiresAt: 2_000 });
     const forged = `tts-session.v1.${session}.2000.${query.get("sig")}`;
     expect(verifySessionToken(secret, forged, 1_000)).toBeNull();
+  });
+});
+
+describe("peer tokens", () => {
+  it("act for their owner (dots and all) for a minute, with this secret only", () => {
+    const token = mintPeerToken(secret, "team.alpha", 1_000);
+    expect(verifyPeerToken(secret, token, 1_000)).toBe("team.alpha");
+    expect(verifyPeerToken(secret, token, 1_000 + PEER_TOKEN_TTL_SECONDS - 1)).toBe("team.alpha");
+    expect(verifyPeerToken(secret, token, 1_000 + PEER_TOKEN_TTL_SECONDS)).toBeNull();
+    expect(verifyPeerToken("t".repeat(40), token, 1_000)).toBeNull();
+  });
+
+  it("cannot be turned into another owner, nor pass as a session token, nor a session token as one", () => {
+    const token = mintPeerToken(secret, "alice", 1_000);
+    const [, , , exp, mac] = token.split(".");
+    const bob = Buffer.from("bob").toString("base64url");
+    expect(verifyPeerToken(secret, `tts-peer.v1.${bob}.${exp}.${mac}`, 1_000)).toBeNull();
+    expect(verifySessionToken(secret, token.replace("tts-peer", "tts-session"), 1_000)).toBeNull();
+    const { token: sessionToken } = mintSessionToken(secret, { session, now: 1_000 });
+    expect(verifyPeerToken(secret, sessionToken.replace("tts-session", "tts-peer"), 1_000)).toBeNull();
   });
 });

@@ -97,3 +97,27 @@ export function verifyAudioSignature(
   if (!sameMac(signature, mac(secret, "audio", owner, id, exp, query.get("format") ?? ""))) return null;
   return Number(exp) > now ? owner : null;
 }
+
+/** Prefix of the tokens inference nodes present to each other (see mintPeerToken). */
+export const PEER_TOKEN_PREFIX = "tts-peer.v1.";
+/** Long enough for one forwarded call to start; a followed stream is checked once, when it opens. */
+export const PEER_TOKEN_TTL_SECONDS = 60;
+
+/**
+ * A token one inference node sends another to act for `owner` on a job that the other runs (progress, live audio,
+ * cancel): nodes sharing storage share the secret, and nothing else holds it. `tts-peer.v1.<owner>.<exp>.<mac>`,
+ * the owner base64url-encoded since principal ids may hold dots.
+ */
+export function mintPeerToken(secret: string, owner: string, now = Math.floor(Date.now() / 1000)): string {
+  const body = `${Buffer.from(owner).toString("base64url")}.${now + PEER_TOKEN_TTL_SECONDS}`;
+  return `${PEER_TOKEN_PREFIX}${body}.${mac(secret, "peer", body)}`;
+}
+
+/** The principal a peer token acts for, or null when it is malformed, forged or expired. */
+export function verifyPeerToken(secret: string, token: string, now = Date.now() / 1000): string | null {
+  if (!token.startsWith(PEER_TOKEN_PREFIX)) return null;
+  const [owner = "", exp = "", signature = "", ...rest] = token.slice(PEER_TOKEN_PREFIX.length).split(".");
+  if (rest.length > 0 || !/^[A-Za-z0-9_-]{1,200}$/.test(owner) || !/^\d{1,12}$/.test(exp)) return null;
+  if (!sameMac(signature, mac(secret, "peer", `${owner}.${exp}`))) return null;
+  return Number(exp) > now ? Buffer.from(owner, "base64url").toString() : null;
+}

@@ -142,6 +142,9 @@ export const deployRoleArn = deploy.role.arn;
 export const nodeSecretArn = secrets.node.secret.arn;
 export const webSecretArn = secrets.web.secret.arn;
 export const modelCacheFileSystemId = inference.modelCache.fileSystem.id;
+/** For one-off tasks beside the service (e.g. `models pull` into the cache, docs/deploy.md). */
+export const taskSubnetIds = network.taskSubnetIds;
+export const taskSecurityGroupId = inference.securityGroup.id;
 export const taskDefinitionFamily = inference.taskDefinition.family;
 export const loadBalancerDnsName = loadBalancer.alb.dnsName;
 export const amplifyAppId = web instanceof AmplifyWeb ? web.app.id : undefined;

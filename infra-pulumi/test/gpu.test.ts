@@ -19,7 +19,12 @@ let cpu: Program;
 let gpu: Program;
 beforeAll(async () => {
   cpu = await runProgram(BASE_CONFIG);
-  gpu = await runProgram({ ...BASE_CONFIG, "tts:gpu": "true", "tts:maxTasks": "3" });
+  gpu = await runProgram({
+    ...BASE_CONFIG,
+    "tts:gpu": "true",
+    "tts:maxTasks": "3",
+    "tts:availabilityZones": JSON.stringify(["eu-west-1b", "eu-west-1c"]),
+  });
 });
 
 const inferenceTask = (program: Program) =>
@@ -106,7 +111,9 @@ describe("GPU stack (tts:gpu: true)", () => {
     expect(userData).toContain("ECS_AWSVPC_BLOCK_IMDS=true");
   });
 
-  test("a GPU stack defaults to private subnets with one NAT gateway per AZ", () => {
+  test("a GPU stack defaults to private subnets with one NAT gateway per AZ, in the zones it names", () => {
+    const zones = gpu.ofType("aws:ec2/subnet:Subnet").map((subnet) => subnet.inputs.availabilityZone);
+    expect(zones).toEqual(["eu-west-1b", "eu-west-1c", "eu-west-1b", "eu-west-1c"]);
     expect(gpu.ofType("aws:ec2/natGateway:NatGateway")).toHaveLength(2);
     expect(cpu.ofType("aws:ec2/natGateway:NatGateway")).toHaveLength(0);
   });

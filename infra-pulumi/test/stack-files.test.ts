@@ -58,6 +58,28 @@ describe("project", () => {
   });
 });
 
+describe("docs", () => {
+  test("docs/deploy.md lists every setting the program reads", () => {
+    const source = readFileSync(new URL("src/config.ts", root), "utf8");
+    const keys = new Set(
+      [
+        ...source.matchAll(
+          /\b(?:get\w*|require\w*|optionalSecret|requiredSecret|number|domain)(?:<[^>]+>)?\("(\w+)"/g,
+        ),
+      ].map((match) => match[1]!),
+    );
+    expect(keys.size).toBeGreaterThan(40);
+    const guide = readFileSync(new URL("../docs/deploy.md", root), "utf8");
+    const missing = [...keys].filter(
+      (key) =>
+        !guide.includes(`| \`${key}\``) &&
+        !guide.includes(`\`${key}\` / \``) &&
+        !guide.includes(` / \`${key}\``),
+    );
+    expect(missing, "settings missing from the table in docs/deploy.md").toEqual([]);
+  });
+});
+
 describe("stacks", () => {
   test("dev: small, CPU only, no NAT, deletable", async () => {
     const dev = await runProgram(stackConfig("dev"), "dev");

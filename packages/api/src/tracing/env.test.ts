@@ -16,6 +16,7 @@ describe("tracing settings from OTEL_* variables", () => {
       exporters: ["otlp"],
       tracesUrl: "http://localhost:4318/v1/traces",
       sampler: { name: "parentbased_always_on", ratio: 1 },
+      exportDelayMs: 5000,
     });
     expect(
       tracingSettings({
@@ -40,6 +41,12 @@ describe("tracing settings from OTEL_* variables", () => {
     const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://localhost:4318" };
     expect(tracingSettings({ ...endpoint, OTEL_TRACES_EXPORTER: "none" })).toEqual({ enabled: false });
     expect(tracingSettings({ ...endpoint, OTEL_SDK_DISABLED: "TRUE" })).toEqual({ enabled: false });
+  });
+
+  it("reads the batch export delay", () => {
+    expect(tracingSettings({ OTEL_TRACES_EXPORTER: "otlp", OTEL_BSP_SCHEDULE_DELAY: "500" })).toMatchObject({
+      exportDelayMs: 500,
+    });
   });
 
   it("reads the sampler and its ratio", () => {

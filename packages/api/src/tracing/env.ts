@@ -49,6 +49,13 @@ const tracingEnvSchema = z.object({
   OTEL_TRACES_SAMPLER: z
     .enum(SAMPLERS, { message: `expected one of ${SAMPLERS.join(", ")}` })
     .default("parentbased_always_on"),
+  /** Milliseconds between exports of batched spans; what is still batched when a process is killed is lost. */
+  OTEL_BSP_SCHEDULE_DELAY: z.coerce
+    .number({ message: "expected a whole number of milliseconds" })
+    .int("expected a whole number of milliseconds")
+    .min(1, "expected at least 1 ms")
+    .max(600_000, "expected at most 600000 ms")
+    .default(5000),
   /** The ratio of the `*traceidratio` samplers, 0 to 1. */
   OTEL_TRACES_SAMPLER_ARG: z.coerce
     .number({ message: "expected a number from 0 to 1" })
@@ -67,6 +74,7 @@ export type TracingSettings =
       /** Where OTLP spans are posted; undefined: the exporter's default, http://localhost:4318/v1/traces. */
       tracesUrl: string | undefined;
       sampler: { name: SamplerName; ratio: number };
+      exportDelayMs: number;
     };
 
 export class TracingEnvError extends Error {
@@ -106,5 +114,6 @@ export function tracingSettings(
     exporters: [...new Set(exporters)],
     tracesUrl,
     sampler: { name: env.OTEL_TRACES_SAMPLER, ratio: env.OTEL_TRACES_SAMPLER_ARG ?? 1 },
+    exportDelayMs: env.OTEL_BSP_SCHEDULE_DELAY,
   };
 }

@@ -45,6 +45,7 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
         exporters: [],
         tracesUrl: undefined,
         sampler: { name: "parentbased_always_on", ratio: 1 },
+        exportDelayMs: 0,
       }
     : tracingSettings(options.env);
   if (!settings.enabled) return OFF;

@@ -54,6 +54,7 @@ function processors(settings: On, exporter: SpanExporter | undefined): SpanProce
       ? new SimpleSpanProcessor({ exporter: new ConsoleSpanExporter() })
       : new BatchSpanProcessor({
           exporter: new OTLPTraceExporter(settings.tracesUrl ? { url: settings.tracesUrl } : {}),
+          scheduledDelayMillis: settings.exportDelayMs,
         }),
   );
 }

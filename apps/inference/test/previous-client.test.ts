@@ -16,7 +16,7 @@ import { settleJob, startTestNode, voiceForm, type TestNode } from "./support/no
 
 /**
  * The last release of the web app: the commit its build came from. Move it forward when a web build is
- * released (docs/deploy.md, "Releases"); the node must then keep that build working.
+ * released (docs/many-nodes.md); the node must then keep that build working.
  */
 const PREVIOUS_RELEASE = "e6063689fede4b3f18a35ba3319460aa617e4ca2";
 

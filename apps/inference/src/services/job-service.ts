@@ -69,7 +69,7 @@ export interface JobServiceOptions {
   now?: () => number;
   /**
    * Nodes sharing storage answer for each other's jobs: each records its unfinished jobs there, and forwards
-   * progress, cancel and delete to the node that runs a job (see docs/deploy.md, "Many nodes").
+   * progress, cancel and delete to the node that runs a job (see docs/many-nodes.md).
    */
   cluster?: { records: JobRecords; peers: PeerNodes };
 }

@@ -2,7 +2,7 @@
 // final stage starts is started here from the same build output (CMD in WORKDIR with the image's ENV), so a wrong
 // path, a missing file in the standalone copy or a broken health check fails here before an image is pushed.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -127,7 +127,12 @@ function healthcheck(img: Image, port: number) {
   });
 }
 
-const nodeMajor = Number(process.versions.node.split(".")[0]);
+/** The project's Node.js major: the version package.json pins ("quickstart": { "node" }). */
+const nodeMajor = Number(
+  (
+    JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { quickstart: { node: string } }
+  ).quickstart.node.split(".")[0],
+);
 
 function checkCommon(img: Image) {
   const user = lastArgs(img.stages, img.final, "USER");

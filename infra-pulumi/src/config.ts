@@ -147,6 +147,12 @@ function checkFargateSize(cpuKey: string, memoryKey: string, cpu: number, memory
 export function loadConfig(): StackConfig {
   const config = new pulumi.Config("tts");
   const stack = pulumi.getStack();
+  // The stack name is part of every resource name (ECR repositories are tts-<stack>/<image>, CI pushes there) and
+  // AWS limits some names to 32 characters.
+  if (!/^[a-z0-9][a-z0-9-]{0,15}$/.test(stack))
+    fail(
+      `the stack name "${stack}" must be lowercase letters, digits and dashes, at most 16 characters (it names every resource).`,
+    );
 
   const domain = (key: string, fallback?: string): string => {
     const value = (config.get(key) ?? fallback)?.toLowerCase().replace(/\.$/, "");
@@ -266,7 +272,7 @@ export function loadConfig(): StackConfig {
 
   return {
     stack,
-    prefix: `tts-${stack}`.toLowerCase(),
+    prefix: `tts-${stack}`,
     zoneName,
     webDomain,
     apiDomain,

@@ -83,8 +83,9 @@ export class LoadBalancer extends pulumi.ComponentResource {
       parent,
     );
 
+    // Target group names are limited to 32 characters, the 8 of Pulumi's suffix included: short logical names.
     this.inferenceTargetGroup = new aws.lb.TargetGroup(
-      `${prefix}-inference`,
+      `${prefix}-api`,
       {
         vpcId: args.vpcId,
         targetType: "ip",

@@ -4,9 +4,14 @@ import { describe, expect, test } from "vitest";
 
 import { BASE_CONFIG, runProgram, SESSION_SECRET } from "./harness.ts";
 
-const rejects = (config: Record<string, string>) => expect(runProgram(config)).rejects;
+const rejects = (config: Record<string, string>, stack?: string) => expect(runProgram(config, stack)).rejects;
 
 describe("stack configuration", () => {
+  test("the stack name is short and lowercase (it names every resource)", async () => {
+    await rejects(BASE_CONFIG, "Production_EU").toThrow('the stack name "Production_EU" must be lowercase');
+    await rejects(BASE_CONFIG, "a-much-too-long-stack-name").toThrow("at most 16 characters");
+  });
+
   test("the hosted zone and the repository are required", async () => {
     const { "tts:zoneName": _zone, ...noZone } = BASE_CONFIG;
     await rejects(noZone).toThrow("tts:zoneName is required");

@@ -45,7 +45,10 @@ describe("load balancer", () => {
     );
     expect(certificate.inputs).toMatchObject({ domainName: "api.tts.example.com", validationMethod: "DNS" });
     expect(https.inputs.defaultActions).toEqual([
-      expect.objectContaining({ type: "forward", targetGroupArn: expect.stringContaining("-inference") }),
+      expect.objectContaining({
+        type: "forward",
+        targetGroupArn: "arn:aws:lb:eu-west-1:123456789012:tts-test-api",
+      }),
     ]);
   });
 

@@ -60,12 +60,12 @@ describe("inference node settings", () => {
       const [node] = containers(inferenceTask(p));
       expect(node!.stopTimeout).toBe(120);
       expect(drain).toBeLessThan(node!.stopTimeout! - 10);
-      expect(p.one("aws:lb/targetGroup:TargetGroup", /-inference$/).inputs.deregistrationDelay).toBe(drain);
+      expect(p.one("aws:lb/targetGroup:TargetGroup", /-api$/).inputs.deregistrationDelay).toBe(drain);
     }
   });
 
   test("readiness is the target group's health check; idle timeout outlasts the node's longest silences", () => {
-    const group = program.one("aws:lb/targetGroup:TargetGroup", /-inference$/);
+    const group = program.one("aws:lb/targetGroup:TargetGroup", /-api$/);
     expect(group.inputs).toMatchObject({
       port: 7860,
       targetType: "ip",
@@ -224,7 +224,7 @@ describe("observability", () => {
     expect(alarms["tts-test-target-5xx"]).toMatchObject({
       namespace: "AWS/ApplicationELB",
       metricName: "HTTPCode_Target_5XX_Count",
-      dimensions: { LoadBalancer: "app/tts-test-alb/1", TargetGroup: "targetgroup/tts-test-inference/1" },
+      dimensions: { LoadBalancer: "app/tts-test-alb/1", TargetGroup: "targetgroup/tts-test-api/1" },
     });
     expect(alarms["tts-test-latency-p99"]).toMatchObject({
       metricName: "TargetResponseTime",

@@ -37,25 +37,29 @@ describe("project", () => {
     expect(manifest).toMatchObject({ type: "module", main: "index.ts" });
   });
 
-  test("index.ts loads on Node's own type stripping, as `pulumi up` runs it", async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, ["test/fixtures/load-on-node.ts"], {
-      cwd: root,
-      timeout: 60_000,
-    });
-    const summary = JSON.parse(stdout) as { resources: number; outputs: string[] };
-    expect(summary.resources).toBeGreaterThan(50);
-    expect(summary.outputs).toEqual(
-      expect.arrayContaining([
-        "apiUrl",
-        "webUrl",
-        "ecrRepositoryUrls",
-        "clusterName",
-        "serviceName",
-        "bucketName",
-        "deployRoleArn",
-      ]),
-    );
-  });
+  test(
+    "index.ts loads on Node's own type stripping, as `pulumi up` runs it",
+    { timeout: 90_000 },
+    async () => {
+      const { stdout } = await promisify(execFile)(process.execPath, ["test/fixtures/load-on-node.ts"], {
+        cwd: root,
+        timeout: 60_000,
+      });
+      const summary = JSON.parse(stdout) as { resources: number; outputs: string[] };
+      expect(summary.resources).toBeGreaterThan(50);
+      expect(summary.outputs).toEqual(
+        expect.arrayContaining([
+          "apiUrl",
+          "webUrl",
+          "ecrRepositoryUrls",
+          "clusterName",
+          "serviceName",
+          "bucketName",
+          "deployRoleArn",
+        ]),
+      );
+    },
+  );
 });
 
 describe("docs", () => {

@@ -133,6 +133,29 @@ describe("a job runs on one node and is followed, heard and cancelled through an
     );
     expect((await fetch(`${a.url}/healthz`)).status).toBe(200);
   });
+
+  // Last: it closes A's server.
+  it("when A cannot be reached, B says so (503) and its follower watches the record to the end", async () => {
+    const job = await a.client(alice).tts.synthesize.mutate({ text: "Runs until stopped.", maxTokens: 4000 });
+    await expect
+      .poll(async () => (await b.client(alice).tts.get.query({ id: job.id })).status)
+      .toBe("running");
+    const following = collectProgress(b, alice, job.id);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    a.node.server.close();
+    a.node.server.closeAllConnections();
+    const refused = await trpcClientError(b.client(alice).tts.cancel.mutate({ id: job.id }));
+    expect(refused.data?.code).toBe("SERVICE_UNAVAILABLE");
+    expect(refused.message).toContain(a.url);
+    const live = await fetch(`${b.url}/v1/audio/${job.id}`, auth(alice));
+    expect(live.status).toBe(503);
+    expect(live.headers.get("retry-after")).toBe("5");
+    // A still runs the job and renews its record; it ends there, and B's follower learns it from the record.
+    await a.node.jobs.cancel("alice", job.id);
+    const events = await following;
+    expect(events.some((e) => e.type === "running")).toBe(true);
+    expect(events.at(-1)).toMatchObject({ type: "failed", code: "CLIENT_CLOSED_REQUEST" });
+  }, 30_000);
 });
 
 const auth = (key: string) => ({ headers: { Authorization: `Bearer ${key}` } });

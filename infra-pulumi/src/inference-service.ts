@@ -238,6 +238,8 @@ export class InferenceService extends pulumi.ComponentResource {
       AWS_REGION: ctx.region,
       AUDIO_TTL_SECONDS: String(config.audioTtlSeconds),
       DRAIN_TIMEOUT_SECONDS: String(config.drainTimeoutSeconds),
+      // Idle connections outlive the ALB's, so the balancer always closes first (no 502 from the race).
+      HTTP_KEEP_ALIVE_SECONDS: String(config.albIdleTimeoutSeconds + 5),
       TTS_CACHE_DIR: MODEL_CACHE_PATH,
       TTS_MODEL: config.model,
       TTS_DTYPE: config.dtype,

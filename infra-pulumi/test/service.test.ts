@@ -36,6 +36,7 @@ describe("inference node settings", () => {
       AWS_REGION: "eu-west-1",
       AUDIO_TTL_SECONDS: "3600",
       DRAIN_TIMEOUT_SECONDS: "90",
+      HTTP_KEEP_ALIVE_SECONDS: "605",
       TTS_CACHE_DIR: "/var/lib/tts/models",
       TTS_MODEL: "turbo",
       TTS_DTYPE: "q4",

@@ -108,6 +108,9 @@ describe("ci.yml", () => {
     expect(job!["runs-on"]).toBe("ubuntu-latest");
     expect(job!["timeout-minutes"]).toBeGreaterThan(0);
     expect(job!["timeout-minutes"]).toBeLessThanOrEqual(60);
+    // The API compatibility test reads the previous release's packages/api from git history.
+    const checkout = job!.steps!.find((step) => usesOf(step) === "actions/checkout");
+    expect(checkout?.with?.["fetch-depth"]).toBe(0);
   });
 
   test("can only read the repository, runs one at a time per ref, and keeps the screenshots", () => {

@@ -194,6 +194,13 @@ const envSchema = z.object({
   MAX_ACTIVE_JOBS_PER_KEY: count(1, 10_000).default(4),
   JOB_TIMEOUT_SECONDS: seconds.default(300),
   DRAIN_TIMEOUT_SECONDS: seconds.default(60),
+  /**
+   * How long an idle keep-alive connection stays open. Keep it above the load balancer's idle timeout (AWS ALB:
+   * 60 s by default), so the balancer closes first; otherwise a request it sends as the node closes is lost (502).
+   */
+  HTTP_KEEP_ALIVE_SECONDS: count(1, 4_100).default(65),
+  /** Set by ECS in each task: the node protects its task from scale-in while it has jobs. */
+  ECS_AGENT_URI: z.url({ message: "expected the ECS agent's URL" }).optional(),
   /** Characters per stored job (tRPC): long texts are split into sentences and streamed as one. */
   MAX_TEXT_LENGTH: count(1, 10_000_000).default(100_000),
   /** Characters per `/v1/audio/speech` request, which answers with its audio (OpenAI's limit: 4096). */

@@ -28,6 +28,7 @@ import { JobRecords } from "./services/job-records";
 import { JobService } from "./services/job-service";
 import { LOCAL_OWNER } from "./services/ownership";
 import { PeerNodes } from "./services/peer-nodes";
+import { createTaskProtection } from "./services/task-protection";
 import { createVoiceService } from "./services/voice-service";
 import { createFsStorage } from "./storage/fs-storage";
 import { createS3Storage, s3Client } from "./storage/s3-storage";
@@ -70,6 +71,10 @@ export interface NodeSettings {
   maxActiveJobsPerOwner: number;
   jobTimeoutSeconds: number;
   drainTimeoutSeconds: number;
+  /** Idle keep-alive connections close after this long (default 65 s: above an ALB's default idle timeout). */
+  keepAliveSeconds?: number;
+  /** ECS's agent endpoint (`ECS_AGENT_URI`): the task is protected from scale-in while the node has jobs. */
+  ecsAgentUri?: string;
   maxTextLength: number;
   maxSpeechInputLength: number;
   /** Operator-mapped voice names (lowercase) -> stored voice ids. */
@@ -115,6 +120,8 @@ export function nodeSettingsFromEnv(env: InferenceEnv, model: ModelSettings): No
     maxActiveJobsPerOwner: env.MAX_ACTIVE_JOBS_PER_KEY,
     jobTimeoutSeconds: env.JOB_TIMEOUT_SECONDS,
     drainTimeoutSeconds: env.DRAIN_TIMEOUT_SECONDS,
+    keepAliveSeconds: env.HTTP_KEEP_ALIVE_SECONDS,
+    ecsAgentUri: env.ECS_AGENT_URI,
     maxTextLength: env.MAX_TEXT_LENGTH,
     maxSpeechInputLength: env.MAX_SPEECH_INPUT_LENGTH,
     voiceAliases: env.VOICE_ALIASES,
@@ -218,7 +225,13 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
   let unloaded = false;
   let reloading: Promise<void> | undefined;
   let idleTimer: NodeJS.Timeout | undefined;
+  // On ECS, a node with jobs is not a candidate for scale-in: stopping it would cut streams mid-sentence.
+  const taskProtection =
+    settings.ecsAgentUri === undefined
+      ? undefined
+      : createTaskProtection({ agentUri: settings.ecsAgentUri, logger });
   const onActivity = (active: number) => {
+    taskProtection?.activeJobsChanged(active);
     clearTimeout(idleTimer);
     if (idleMs > 0 && active === 0 && engine && !draining)
       idleTimer = setTimeout(() => void unloadIdle(), idleMs).unref();
@@ -319,6 +332,7 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
     audio: storage.audio,
     nodeId: self.id,
     peers,
+    ...(settings.keepAliveSeconds !== undefined && { keepAliveMs: settings.keepAliveSeconds * 1000 }),
     notReady,
     variant: () => engine?.info.variant,
     configuredVariant: settings.model.variant,
@@ -446,6 +460,7 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
       const loaded = await loading?.catch(() => undefined);
       await (engine ?? loaded)?.close();
       await encoders.close();
+      await taskProtection?.close();
       server.closeAllConnections();
       await closed;
       await storage.close();

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 
 import { createTaskProtection, type TaskProtection } from "../src/services/task-protection";
+import { settleJob, startTestNode } from "./support/node";
 
 interface AgentRequest {
   method: string;
@@ -239,5 +240,32 @@ describe("ECS task scale-in protection", () => {
     await sleep(200);
     await protection.close();
     expect(agent.requests).toEqual([]);
+  });
+});
+
+describe("an inference node on ECS", () => {
+  it("protects its task once a job is queued, and clears the protection when it shuts down", async () => {
+    const agent = await startAgent();
+    cleanups.push(agent.close);
+    const t = await startTestNode(
+      { ecsAgentUri: agent.uri, keepAliveSeconds: 605 },
+      { variant: "turbo", stopAfter: 6 },
+    );
+    try {
+      expect(agent.requests).toHaveLength(0);
+      // The balancer's idle timeout (600 s on the stack) stays below the node's.
+      expect(t.node.server.keepAliveTimeout).toBe(605_000);
+      const job = await t.client().tts.synthesize.mutate({ text: "Protected while it runs." });
+      await until("the protection", () => agent.requests.length > 0);
+      expect(agent.requests[0]).toMatchObject({
+        method: "PUT",
+        url: "/api/abc-123/task-protection/v1/state",
+        body: { ProtectionEnabled: true },
+      });
+      expect((await settleJob(t, job.id)).status).toBe("done");
+    } finally {
+      await t.stop();
+    }
+    expect(agent.bodies().at(-1)).toEqual(OFF);
   });
 });

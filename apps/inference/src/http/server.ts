@@ -68,6 +68,8 @@ export interface InferenceServerOptions {
   nodeId: string;
   /** Forwards to the node that runs a job (its live audio). */
   peers: PeerNodes;
+  /** Idle keep-alive connections close after this long; above the load balancer's idle timeout. */
+  keepAliveMs?: number;
   /** Null = ready: model loaded and warmed, a worker available, and not draining. */
   notReady: () => NotReady | null;
   /** The loaded variant (undefined while the model loads). */
@@ -80,11 +82,11 @@ export interface InferenceServerOptions {
 }
 
 /**
- * Idle keep-alive connections are kept longer than a load balancer keeps its own (AWS ALB: 60 s), so the balancer
- * closes first. The other way round, a request it sends just as the node closes is lost (a 502 or a reset); the
- * same race hits any client whose idle timer runs late.
+ * Idle keep-alive connections are kept longer than a load balancer keeps its own (AWS ALB: 60 s by default), so
+ * the balancer closes first. The other way round, a request it sends just as the node closes is lost (a 502 or a
+ * reset); the same race hits any client whose idle timer runs late.
  */
-const KEEP_ALIVE_MS = 65_000;
+const DEFAULT_KEEP_ALIVE_MS = 65_000;
 
 /** tRPC calls one HTTP request may batch. */
 export const MAX_BATCH_SIZE = 20;
@@ -386,7 +388,7 @@ export function createInferenceServer(options: InferenceServerOptions): Inferenc
     {
       headersTimeout: 20_000,
       requestTimeout: 300_000,
-      keepAliveTimeout: KEEP_ALIVE_MS,
+      keepAliveTimeout: options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS,
       maxHeaderSize: 16 * 1024,
     },
     (req, res) =>

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, stat, truncate, unlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, truncate, unlink, utimes, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -487,6 +487,36 @@ describe("downloadModel against a local fake hub", () => {
     expect(problems).toContain("empty: tokenizer.json");
     expect(problems).toContain(`missing: ${graph}`);
     expect(problems).toHaveLength(spec.files.length);
+  });
+});
+
+describe("processes sharing one cache folder (tasks on an EFS volume)", () => {
+  it("download it once: the second waits for the first, then finds every file in place", async () => {
+    const dir = await tempDir();
+    const events: DownloadProgress[] = [];
+    const onProgress = (event: DownloadProgress) => events.push(event);
+    const [first, second] = await Promise.all([
+      download(dir, { lock: { pollMs: 20 }, onProgress }),
+      download(dir, { lock: { pollMs: 20 }, onProgress }),
+    ]);
+    const results = [first, second].sort((a, b) => b.downloaded.length - a.downloaded.length);
+    expect(results[0]).toMatchObject({ downloaded: spec.files.map((f) => f.path), skipped: [] });
+    expect(results[1]).toMatchObject({ downloaded: [], skipped: spec.files.map((f) => f.path) });
+    for (const file of spec.files) expect(hub.gets(file.path).length, file.path).toBeLessThanOrEqual(1);
+    expect(hub.gets(graph)).toHaveLength(1);
+    const waits = events.filter((e) => e.type === "warning").map((e) => e.message);
+    expect(waits).toEqual([expect.stringMatching(/^Waiting for process \d+ on .* which is downloading/)]);
+    expect(await exists(`${dir}.lock`)).toBe(false);
+  });
+
+  it("break a lock left by a process that died (not refreshed), and download", async () => {
+    const dir = await tempDir();
+    await writeFile(`${dir}.lock`, "process 1 on a-task-that-died");
+    const old = new Date(Date.now() - 120_000);
+    await utimes(`${dir}.lock`, old, old);
+    const result = await download(dir, { lock: { staleMs: 60_000, pollMs: 20 } });
+    expect(result.downloaded).toEqual(spec.files.map((f) => f.path));
+    expect(await exists(`${dir}.lock`)).toBe(false);
   });
 });
 

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { EnvHttpProxyAgent, interceptors, request, type Dispatcher } from "undici";
 
 import { renameDurably, writeSynced } from "../fs/atomic-write";
+import { withFileLock, type FileLockOptions } from "../fs/file-lock";
 import { removeIfExists, statIfExists } from "../fs/missing";
 import { mapPool } from "../fs/pool";
 import {
@@ -58,6 +59,8 @@ export interface DownloadOptions {
   progressIntervalMs?: number;
   /** Rehash files already in place even where size and mtime match the manifest (`tts models pull`). */
   rehashExisting?: boolean;
+  /** The lock that keeps processes sharing the cache (tasks on one EFS volume) from downloading it at once. */
+  lock?: Pick<FileLockOptions, "staleMs" | "pollMs">;
 }
 
 export interface DownloadResult {
@@ -121,6 +124,20 @@ interface Saved {
  * the manifest costs no request.
  */
 export async function downloadModel(spec: ModelSpec, options: DownloadOptions): Promise<DownloadResult> {
+  // One process at a time per folder; the next finds the files in place, checks them against the manifest and
+  // fetches nothing.
+  return withFileLock(`${options.dir}.lock`, () => downloadUnlocked(spec, options), {
+    ...options.lock,
+    signal: options.signal,
+    onWait: (holder) =>
+      options.onProgress?.({
+        type: "warning",
+        message: `Waiting for ${holder}, which is downloading this model into the same folder.`,
+      }),
+  });
+}
+
+async function downloadUnlocked(spec: ModelSpec, options: DownloadOptions): Promise<DownloadResult> {
   const previous = await readManifest(options.dir, spec).catch((error: unknown) => {
     // An unreadable manifest is rebuilt: every file is checked against the hub again.
     if (error instanceof ManifestError) return undefined;

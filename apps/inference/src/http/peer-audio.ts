@@ -2,6 +2,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
+import { traceHeaders } from "@tts/api/tracing";
+
 import type { PeerNode, PeerNodes } from "../services/peer-nodes";
 import { sendJson } from "./respond";
 
@@ -43,7 +45,11 @@ export async function relayAudio(
   try {
     answer = await fetch(`${node.url}/v1/audio/${encodeURIComponent(id)}${search}`, {
       method: req.method === "HEAD" ? "HEAD" : "GET",
-      headers: { ...peers.headers(node, owner), ...(req.headers.range && { Range: req.headers.range }) },
+      headers: {
+        ...traceHeaders(), // the relayed request joins the caller's trace
+        ...peers.headers(node, owner),
+        ...(req.headers.range && { Range: req.headers.range }),
+      },
       signal: gone.signal,
     });
   } catch {

@@ -8,7 +8,7 @@ import { policyDocument, serviceRole, type AwsContext, type Statement } from "./
 import { INFERENCE_PORT, type LoadBalancer } from "./load-balancer.ts";
 import { MODEL_CACHE_PATH, ModelCache } from "./models-cache.ts";
 import type { Network } from "./network.ts";
-import { collectorConfig, OTLP_ENDPOINT, type LogGroups } from "./observability.ts";
+import { collectorConfig, OTLP_ENDPOINT, XRAY_WRITE_ACTIONS, type LogGroups } from "./observability.ts";
 import type { AppSecrets, EcsSecret } from "./secrets.ts";
 import type { AudioBucket } from "./storage.ts";
 
@@ -189,13 +189,7 @@ export class InferenceService extends pulumi.ComponentResource {
         Sid: "CollectorTraces",
         Effect: "Allow",
         // X-Ray has no resource-level permissions for these.
-        Action: [
-          "xray:PutTraceSegments",
-          "xray:PutTelemetryRecords",
-          "xray:GetSamplingRules",
-          "xray:GetSamplingTargets",
-          "xray:GetSamplingStatisticSummaries",
-        ],
+        Action: XRAY_WRITE_ACTIONS,
         Resource: "*",
       },
       {
@@ -282,11 +276,12 @@ export class InferenceService extends pulumi.ComponentResource {
         essential: false,
         memoryReservation: 128,
         environment: environment({
-          AOT_CONFIG_CONTENT: pulumi
-            .all([ctx.region, logs.metrics.name])
-            .apply(([region, metricsLogGroup]) =>
-              collectorConfig({ region, clusterName, serviceName: INFERENCE_SERVICE_NAME, metricsLogGroup }),
-            ),
+          AOT_CONFIG_CONTENT: pulumi.all([ctx.region, logs.metrics.name]).apply(([region, metricsLogGroup]) =>
+            collectorConfig({
+              region,
+              metrics: { clusterName, serviceName: INFERENCE_SERVICE_NAME, metricsLogGroup },
+            }),
+          ),
         }),
         secrets: secrets.node.ecsSecrets("METRICS_KEY"),
         logConfiguration: awsLogs(logs.collector, ctx.region, COLLECTOR_CONTAINER),

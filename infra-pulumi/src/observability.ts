@@ -13,11 +13,23 @@ export const OTLP_ENDPOINT = "http://localhost:4318";
 
 export interface CollectorConfigArgs {
   region: string;
-  clusterName: string;
-  serviceName: string;
-  /** Log group the EMF exporter writes the metrics into (CloudWatch extracts them from there). */
-  metricsLogGroup: string;
+  /** The inference node's gauges; a collector without them (the web app's) forwards traces only. */
+  metrics?: {
+    clusterName: string;
+    serviceName: string;
+    /** Log group the EMF exporter writes the metrics into (CloudWatch extracts them from there). */
+    metricsLogGroup: string;
+  };
 }
+
+/** What a collector needs to forward traces to X-Ray (no resource-level permissions exist for these). */
+export const XRAY_WRITE_ACTIONS = [
+  "xray:PutTraceSegments",
+  "xray:PutTelemetryRecords",
+  "xray:GetSamplingRules",
+  "xray:GetSamplingTargets",
+  "xray:GetSamplingStatisticSummaries",
+];
 
 /**
  * The ADOT collector's configuration (AOT_CONFIG_CONTENT; JSON is YAML). Traces: OTLP/HTTP on localhost:4318 to
@@ -25,11 +37,25 @@ export interface CollectorConfigArgs {
  * collector expands `${env:...}`), the queue and in-flight gauges to CloudWatch through the EMF exporter, one
  * series per service (so a per-task average is what scaling tracks).
  */
-export function collectorConfig(args: CollectorConfigArgs): string {
-  const config = {
+export function collectorConfig({ region, metrics }: CollectorConfigArgs): string {
+  const traces = {
     extensions: { health_check: {} },
+    receivers: { otlp: { protocols: { http: { endpoint: "127.0.0.1:4318" } } } },
+    processors: { "batch/traces": { timeout: "1s", send_batch_size: 50 } },
+    exporters: { awsxray: { region } },
+    service: {
+      extensions: ["health_check"],
+      pipelines: {
+        traces: { receivers: ["otlp"], processors: ["batch/traces"], exporters: ["awsxray"] },
+      },
+    },
+  };
+  if (!metrics) return JSON.stringify(traces);
+  const args = { region, ...metrics };
+  const config = {
+    extensions: traces.extensions,
     receivers: {
-      otlp: { protocols: { http: { endpoint: "127.0.0.1:4318" } } },
+      ...traces.receivers,
       prometheus: {
         config: {
           scrape_configs: [
@@ -50,12 +76,9 @@ export function collectorConfig(args: CollectorConfigArgs): string {
         },
       },
     },
-    processors: {
-      "batch/traces": { timeout: "1s", send_batch_size: 50 },
-      "batch/metrics": { timeout: "15s" },
-    },
+    processors: { ...traces.processors, "batch/metrics": { timeout: "15s" } },
     exporters: {
-      awsxray: { region: args.region },
+      ...traces.exporters,
       awsemf: {
         region: args.region,
         namespace: METRICS_NAMESPACE,
@@ -71,9 +94,9 @@ export function collectorConfig(args: CollectorConfigArgs): string {
       },
     },
     service: {
-      extensions: ["health_check"],
+      extensions: traces.service.extensions,
       pipelines: {
-        traces: { receivers: ["otlp"], processors: ["batch/traces"], exporters: ["awsxray"] },
+        ...traces.service.pipelines,
         metrics: { receivers: ["prometheus"], processors: ["batch/metrics"], exporters: ["awsemf"] },
       },
     },

@@ -9,12 +9,13 @@ import { aliasRecord, validatedCertificate } from "./dns.ts";
 import { policyDocument, serviceRole, type AwsContext } from "./iam.ts";
 import type { LoadBalancer } from "./load-balancer.ts";
 import type { Network } from "./network.ts";
-import { logGroup } from "./observability.ts";
+import { collectorConfig, logGroup, OTLP_ENDPOINT, XRAY_WRITE_ACTIONS } from "./observability.ts";
 import type { AppSecrets } from "./secrets.ts";
 
 /** The standalone Next.js server's port (apps/web/Dockerfile). */
 export const WEB_PORT = 3000;
 export const WEB_SERVICE_NAME = "web";
+const COLLECTOR_CONTAINER = "collector";
 /** CloudFront sends it to the ALB, which forwards the web host only with it: the ALB is no back door. */
 export const ORIGIN_HEADER = "X-Origin-Verify";
 
@@ -160,8 +161,39 @@ export class EcsWeb extends pulumi.ComponentResource {
       parent,
     );
 
+    // The web server's spans (a render, then its tRPC calls to the node) go to a collector beside it, which
+    // forwards them to X-Ray with the task role: the same trace as the node's spans.
+    const taskRole = serviceRole(
+      `${prefix}-web-task`,
+      {
+        service: "ecs-tasks.amazonaws.com",
+        sourceAccount: ctx.accountId,
+        description: "Web tasks' collector: traces to X-Ray",
+      },
+      parent,
+    );
+    new aws.iam.RolePolicy(
+      `${prefix}-web-task`,
+      {
+        role: taskRole.id,
+        policy: policyDocument([
+          { Sid: "CollectorTraces", Effect: "Allow", Action: XRAY_WRITE_ACTIONS, Resource: "*" },
+        ]),
+      },
+      parent,
+    );
+
     const region = ctx.region;
     const logs = logGroup(prefix, "web", args.logRetentionDays, parent);
+    const collectorLogs = logGroup(prefix, "web-collector", args.logRetentionDays, parent);
+    const awsLogs = (group: aws.cloudwatch.LogGroup, streamPrefix: string) => ({
+      logDriver: "awslogs",
+      options: {
+        "awslogs-group": group.name,
+        "awslogs-region": region,
+        "awslogs-stream-prefix": streamPrefix,
+      },
+    });
     const taskDefinition = new aws.ecs.TaskDefinition(
       `${prefix}-web`,
       {
@@ -172,6 +204,7 @@ export class EcsWeb extends pulumi.ComponentResource {
         memory: String(config.webMemory),
         runtimePlatform: { operatingSystemFamily: "LINUX", cpuArchitecture: "X86_64" },
         executionRoleArn: executionRole.arn,
+        taskRoleArn: taskRole.arn,
         containerDefinitions: pulumi.jsonStringify([
           {
             name: WEB_SERVICE_NAME,
@@ -184,6 +217,8 @@ export class EcsWeb extends pulumi.ComponentResource {
               NEXT_PUBLIC_TTS_API_BASE: args.apiUrl,
               // CloudFront, then the ALB, each append to X-Forwarded-For.
               TRUSTED_PROXY_HOPS: "2",
+              OTEL_EXPORTER_OTLP_ENDPOINT: OTLP_ENDPOINT,
+              OTEL_SERVICE_NAME: `${prefix}-web`,
             }).map(([key, value]) => ({ name: key, value })),
             secrets: secrets.web.ecsSecrets("TTS_SESSION_SECRET", "SITE_PASSWORD"),
             healthCheck: {
@@ -198,14 +233,22 @@ export class EcsWeb extends pulumi.ComponentResource {
               retries: 3,
               startPeriod: 30,
             },
-            logConfiguration: {
-              logDriver: "awslogs",
-              options: {
-                "awslogs-group": logs.name,
-                "awslogs-region": region,
-                "awslogs-stream-prefix": "web",
+            dependsOn: [{ containerName: COLLECTOR_CONTAINER, condition: "START" }],
+            logConfiguration: awsLogs(logs, "web"),
+          },
+          {
+            name: COLLECTOR_CONTAINER,
+            image: config.collectorImage,
+            // Telemetry must never take the web app down with it.
+            essential: false,
+            memoryReservation: 64,
+            environment: [
+              {
+                name: "AOT_CONFIG_CONTENT",
+                value: region.apply((name) => collectorConfig({ region: name })),
               },
-            },
+            ],
+            logConfiguration: awsLogs(collectorLogs, COLLECTOR_CONTAINER),
           },
         ]),
       },

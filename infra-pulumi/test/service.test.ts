@@ -169,9 +169,11 @@ describe("observability", () => {
       JSON.parse(
         collectorConfig({
           region: "eu-west-1",
-          clusterName: "tts-test",
-          serviceName: "inference",
-          metricsLogGroup: "/tts/tts-test/metrics",
+          metrics: {
+            clusterName: "tts-test",
+            serviceName: "inference",
+            metricsLogGroup: "/tts/tts-test/metrics",
+          },
         }),
       ),
     );
@@ -207,6 +209,7 @@ describe("observability", () => {
       "/tts/tts-test/inference",
       "/tts/tts-test/metrics",
       "/tts/tts-test/web",
+      "/tts/tts-test/web-collector",
     ]);
     for (const group of groups) expect(group.inputs.retentionInDays).toBe(30);
     const definitions = containers(inferenceTask(program)) as unknown as {

@@ -41,6 +41,8 @@ describe("webHosting: ecs (default)", () => {
       HOSTNAME: "0.0.0.0",
       NEXT_PUBLIC_TTS_API_BASE: "https://api.tts.example.com",
       TRUSTED_PROXY_HOPS: "2",
+      OTEL_EXPORTER_OTLP_ENDPOINT: "http://localhost:4318",
+      OTEL_SERVICE_NAME: "tts-test-web",
     });
     const arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tts-test-web-secrets-AbCdEf";
     expect(web!.secrets).toEqual([
@@ -52,6 +54,28 @@ describe("webHosting: ecs (default)", () => {
       healthCheck: { path: "/healthz" },
     });
     for (const type of AMPLIFY_TYPES) expect(ecs.ofType(type), type).toEqual([]);
+  });
+
+  test("the web server's spans go to a collector beside it that forwards traces (only) to X-Ray", () => {
+    const task = ecs.one("aws:ecs/taskDefinition:TaskDefinition", /-web$/);
+    const [web, collector] = containers(task);
+    expect(web!.dependsOn).toEqual([{ containerName: "collector", condition: "START" }]);
+    expect(collector).toMatchObject({ name: "collector", essential: false });
+    const config = JSON.parse(env(collector!).AOT_CONFIG_CONTENT!) as {
+      receivers: Record<string, unknown>;
+      exporters: Record<string, unknown>;
+    };
+    expect(Object.keys(config.receivers)).toEqual(["otlp"]);
+    expect(config.exporters).toEqual({ awsxray: { region: "eu-west-1" } });
+    // The task role may write traces and nothing else.
+    const role = ecs.one("aws:iam/role:Role", /-web-task$/);
+    expect(String(task.inputs.taskRoleArn)).toMatch(new RegExp(`:${role.name}$`));
+    const allowed = statements(ecs.one("aws:iam/rolePolicy:RolePolicy", /-web-task$/));
+    expect(allowed.flatMap((statement) => statement.Action)).toEqual(
+      expect.arrayContaining(["xray:PutTraceSegments"]),
+    );
+    for (const statement of allowed)
+      for (const action of [statement.Action].flat()) expect(action).toMatch(/^xray:/);
   });
 
   test("CloudFront serves the web domain from the ALB, which forwards the web host only with CloudFront's header", () => {

@@ -19,8 +19,11 @@ describe("idle unload", () => {
       (await t.client().tts.synthesize.mutate({ text: "Before the pause." })).id,
     );
     expect(first.status).toBe("done");
-    await expect.poll(() => t.node.engine(), { timeout: 5000 }).toBeUndefined();
-    expect(lines.some((line) => line.includes("model unloaded while idle"))).toBe(true);
+    // The engine is dropped first, then closed, then the unload is logged: wait for the log line.
+    await expect
+      .poll(() => lines.some((line) => line.includes("model unloaded while idle")), { timeout: 5000 })
+      .toBe(true);
+    expect(t.node.engine()).toBeUndefined();
     // Unloaded is not unready: the next request pays the reload, nobody is turned away.
     expect((await fetch(`${t.url}/readyz`)).status).toBe(200);
     expect((await t.client().health.query()).model.notReady).toBeNull();

@@ -123,6 +123,8 @@ describe("ECS task scale-in protection", () => {
     expect(agent.requests[1]?.body).toEqual(OFF);
     // Not before the idle grace period.
     expect(agent.requests[1]!.at - idleAt).toBeGreaterThanOrEqual(90);
+    // Each is logged once the agent's answer is back.
+    await until("both log lines", () => lines.filter((line) => line.level === "info").length === 2);
     expect(lines.filter((line) => line.level === "info").map((line) => line.msg)).toEqual([
       "task scale-in protection on (jobs running)",
       "task scale-in protection off (idle)",
@@ -199,7 +201,9 @@ describe("ECS task scale-in protection", () => {
     const [first, second, third] = agent.requests.map((request) => request.at);
     expect(second! - first!).toBeGreaterThanOrEqual(35);
     expect(third! - second!).toBeGreaterThanOrEqual(75);
-    expect(lines.some((line) => line.msg === "task scale-in protection on (jobs running)")).toBe(true);
+    await until("the success logged", () =>
+      lines.some((line) => line.msg === "task scale-in protection on (jobs running)"),
+    );
     expect(agent.bodies()).toEqual([ON, ON, ON]);
   });
 

@@ -250,7 +250,15 @@ export function parseEnv(source: Record<string, string | undefined>): InferenceE
     ),
   );
   const result = envSchema.safeParse(present);
-  if (result.success) return result.data;
+  if (result.success) {
+    const env = result.data;
+    if (env.S3_BUCKET && env.API_KEYS.length > 0 && !env.TTS_SESSION_SECRET)
+      throw new EnvError(
+        "Invalid inference node configuration:\n  - TTS_SESSION_SECRET is unset: S3_BUCKET with API_KEYS needs it, " +
+          "since nodes sharing a bucket use it to act for a caller on a job another node runs (docs/many-nodes.md).",
+      );
+    return env;
+  }
   const problems = result.error.issues.map((issue) => {
     const key = String(issue.path[0]);
     const shown = SECRET.test(key) ? "(hidden)" : JSON.stringify(present[key]);

@@ -129,6 +129,16 @@ describe("parseEnv", () => {
     expect(() => parseEnv({ S3_ENDPOINT: "minio:9000" })).toThrow(/S3_ENDPOINT="minio:9000": expected a URL/);
   });
 
+  it("needs the shared secret on a bucket with keys (nodes act for callers on each other's jobs), not without", () => {
+    const keys = { S3_BUCKET: "tts-data", API_KEYS: "alice:alice-key-0123456789" };
+    expect(() => parseEnv(keys)).toThrow(/TTS_SESSION_SECRET is unset: S3_BUCKET with API_KEYS needs it/);
+    expect(parseEnv({ ...keys, TTS_SESSION_SECRET: "s".repeat(32) }).S3_BUCKET).toBe("tts-data");
+    expect(parseEnv({ API_KEYS: keys.API_KEYS }).API_KEYS).toHaveLength(1);
+    // The valid node settings of TTS_NODE_URL, as other nodes must reach it.
+    expect(parseEnv({ TTS_NODE_URL: "http://10.0.1.23:7860" }).TTS_NODE_URL).toBe("http://10.0.1.23:7860");
+    expect(() => parseEnv({ TTS_NODE_URL: "10.0.1.23:7860" })).toThrow(/TTS_NODE_URL="10.0.1.23:7860"/);
+  });
+
   it("takes a session secret of 32+ characters, never echoing it", () => {
     const secret = "s".repeat(32);
     expect(parseEnv({ TTS_SESSION_SECRET: secret }).TTS_SESSION_SECRET).toBe(secret);

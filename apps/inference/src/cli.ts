@@ -127,7 +127,10 @@ modelOptions(
     ...loadOptions(settings),
     log: (line) => console.error(line),
   });
-  const { generation, speed } = resolveSettings(model.variant, requested);
+  const { generation, speed } = resolveSettings(model.variant, requested, {
+    mode: model.guidance,
+    problem: model.guidanceProblem,
+  });
   const result = await model.synthesize(String(flags.text), voice, generation);
   const waveform = speed === 1 ? result.waveform : timeStretch(result.waveform, result.sampleRate, speed);
   await writeFile(String(flags.out), encodeWav(waveform, result.sampleRate));

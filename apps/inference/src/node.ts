@@ -199,6 +199,8 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
     dtype: settings.model.dtype,
     provider: null,
     manifest: null,
+    guidance: null,
+    guidanceProblem: null,
     problem: { category: "loading", advice: "The model is loading." },
   };
   const notReady = (): NotReady | null =>
@@ -375,7 +377,11 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
       const warmup = {
         text: "Warm up.",
         voice: { samples: syntheticVoice(), key: "warmup" },
-        options: resolveSettings(started.info.variant, { greedy: true, maxTokens: 2 }).generation,
+        options: resolveSettings(
+          started.info.variant,
+          { greedy: true, maxTokens: 2 },
+          { mode: started.info.guidance, problem: started.info.guidanceProblem },
+        ).generation,
       };
       await Promise.all([
         ...Array.from({ length: model.workers }, () => started.synthesize(warmup)),
@@ -410,6 +416,8 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
       state: "ready",
       variant: engine.info.variant,
       provider: engine.info.provider,
+      guidance: engine.info.guidance,
+      guidanceProblem: engine.info.guidanceProblem ?? null,
       problem: null,
     });
     const { model } = settings;

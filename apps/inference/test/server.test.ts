@@ -58,6 +58,9 @@ describe("operations routes", () => {
       notReady: null,
       // A TTS_MODEL_DIR folder (the tiny bundle) has no manifest.
       manifest: "absent",
+      // Turbo has no classifier-free guidance.
+      guidance: "none",
+      guidanceProblem: null,
     });
     expect(health.onnxRuntime.backends.find((b) => b.name === "cpu")?.available).toBe(true);
   });

@@ -27,7 +27,8 @@ const small = (variant: Variant, dtype: "fp32" | "q4", tokens: number): StandinO
   layers: 2,
   hidden: 64,
   heads: 4,
-  textVocab: 1024,
+  // English keeps its real text vocabulary: the guidance reader tells the token table by it.
+  textVocab: variant === "english" ? 704 : 1024,
   decoderWidth: 32,
   decoderBlocks: 1,
   encoderBlocks: 1,

@@ -96,6 +96,8 @@ export function testContext(overrides: Partial<ApiContext> = {}): ApiContext {
       provider: "cpu",
       notReady: null,
       manifest: "verified",
+      guidance: "none",
+      guidanceProblem: null,
     }),
     audioFormats: ["mp3", "wav", "pcm"],
     limits: { maxTextLength: 100_000, maxUploadBytes: 25_000_000 },

@@ -128,6 +128,15 @@ export interface KvLayout {
 }
 
 /** Reads the KV cache layout from the LM's inputs instead of hard-coding layer count, heads or dtype. */
+/** The width of the language model's input embeddings (its hidden size). */
+export function embeddingWidth(lm: InferenceSession): number {
+  const input = lm.inputMetadata.find((m) => m.name === "inputs_embeds");
+  const width = input?.isTensor ? input.shape[2] : undefined;
+  if (typeof width !== "number")
+    throw new BundleError("language_model needs an inputs_embeds input with a fixed hidden size");
+  return width;
+}
+
 export function kvLayout(lm: InferenceSession): KvLayout {
   const past = lm.inputMetadata.filter((m) => m.name.startsWith("past_key_values."));
   const first = past[0];

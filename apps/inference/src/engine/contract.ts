@@ -30,6 +30,8 @@ export const TURBO_SILENCE_COUNT = 3;
 export const ENGLISH_EMOTION_TOKEN = 6563;
 export const ENGLISH_START_TEXT = 255;
 export const ENGLISH_STOP_TEXT = 0;
+/** English text tokens (upstream `text_tokens_dict_size`): the rows of embed_tokens' text-token table. */
+export const ENGLISH_TEXT_VOCAB = 704;
 export const SPEAKER_EMBEDDING_SIZE = 192;
 export const MEL_BINS = 80;
 

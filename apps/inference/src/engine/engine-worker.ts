@@ -46,7 +46,16 @@ try {
         }),
       );
   });
-  post({ type: "ready", info: { variant: model.variant, provider: model.provider, kv: model.kv } });
+  post({
+    type: "ready",
+    info: {
+      variant: model.variant,
+      provider: model.provider,
+      kv: model.kv,
+      guidance: model.guidance,
+      ...(model.guidanceProblem && { guidanceProblem: model.guidanceProblem }),
+    },
+  });
 } catch (error) {
   post({ type: "load-error", message: error instanceof Error ? error.message : String(error) });
 }

@@ -8,7 +8,7 @@ import type { Device, Dtype, Variant } from "@tts/api";
 import { concatSamples, prepareReferenceClip } from "@tts/audio";
 
 import { keepFloat16InUint16 } from "../onnx/float16";
-import { detectVariant, kvLayout, stageFiles, type KvLayout } from "./bundle";
+import { detectVariant, embeddingWidth, kvLayout, stageFiles, type KvLayout } from "./bundle";
 import {
   ENGLISH_STOP_TEXT,
   presentFor,
@@ -20,6 +20,7 @@ import {
   TURBO_SILENCE_TOKEN,
   type Stage,
 } from "./contract";
+import { halfToFloat } from "./float-bits";
 import { applyCfg, sampleToken, validateSamplingParams, type SamplingParams } from "./logits";
 import { createRng } from "./rng";
 import { createSessions, openSessionFile, type MatmulAccuracyLevel, type Provider } from "./sessions";
@@ -27,6 +28,7 @@ import { SharedKv } from "./shared-kv";
 import { StepBatcher, type BatchMember } from "./step-batcher";
 import { DEFAULT_STREAMING, StreamDecoder, windowsFor, type StreamingOptions } from "./stream-decoder";
 import { normalizeText } from "./text-normalize";
+import { readTextPositions, type EmbeddingTable } from "./text-positions";
 import { loadTokenizer, type TextTokenizer } from "./text-tokens";
 import { voiceKey } from "./voice-key";
 
@@ -150,15 +152,6 @@ export function englishPrefillPositions(ids: readonly number[]): number[] {
   return ids.map((id, i) => (id >= START_SPEECH ? 0 : i - 1));
 }
 
-function halfToFloat(bits: number): number {
-  const exponent = (bits >> 10) & 0x1f;
-  const fraction = bits & 0x3ff;
-  const sign = bits & 0x8000 ? -1 : 1;
-  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
-  if (exponent === 31) return fraction ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
-}
-
 /** Logits as float32 whatever the graph emits (fp16 exports may return half precision). */
 function floatData(tensor: ort.Tensor): Float32Array {
   return floatRange(tensor, 0, tensor.size);
@@ -177,13 +170,46 @@ function floatRange(tensor: ort.Tensor, start: number, end: number): Float32Arra
 }
 
 /**
- * English guidance: row 1 of the text embeddings becomes the unconditional row, its text positions (after the
- * emotion row, up to and including stop-text) zeroed in place.
+ * Classifier-free guidance: what the unconditional row (row 1 of a batch-2 prefill) holds in place of the text,
+ * by variant. Every other row (conditioning, emotion, speech START) stays as in the conditional row, and each
+ * generated token feeds both rows.
+ * - English (upstream `T3.prepare_input_embeds`): the text *token* embeddings are zeroed before the learned text
+ *   *positions* are added, so the text rows (start-of-text through the first stop-text) are the position
+ *   embeddings alone, at their positions.
+ * - Multilingual (for when it lands): zeroed after the sum, so those rows are all zeros.
  */
-function unconditionalText(text: ort.Tensor, stopTextIndex: number): void {
+export const UNCONDITIONAL_TEXT = {
+  english: "positions",
+  multilingual: "zeros",
+} as const;
+
+/**
+ * Rewrites the text rows (indexes 1..stopTextIndex, after the emotion row) of row 1 of `text` as the variant's
+ * convention says. `positions` gives each row's text position; `table` is English's text-position table.
+ */
+export function unconditionalText(
+  text: ort.Tensor,
+  stopTextIndex: number,
+  convention: (typeof UNCONDITIONAL_TEXT)[keyof typeof UNCONDITIONAL_TEXT],
+  positions: readonly number[],
+  table?: EmbeddingTable,
+): void {
   const [, length = 0, hidden = 0] = text.dims;
-  (text.data as Float32Array).fill(0, (length + 1) * hidden, (length + stopTextIndex + 1) * hidden);
+  const data = text.data as Float32Array;
+  const rowStart = (row: number) => (length + row) * hidden;
+  if (convention === "zeros") return void data.fill(0, rowStart(1), rowStart(stopTextIndex + 1));
+  if (!table || table.cols !== hidden)
+    throw new SynthesisError(`the text-position table does not fit embeddings ${hidden} wide`);
+  for (let row = 1; row <= stopTextIndex; row++) {
+    const position = positions[row]!;
+    if (position < 0 || position >= table.rows)
+      throw new SynthesisError(`text position ${position} is past the ${table.rows} the model has learned`);
+    data.set(table.values.subarray(position * hidden, (position + 1) * hidden), rowStart(row));
+  }
 }
+
+/** How a model guides generation: classifier-free guidance as upstream does it, or none (see `guidance`). */
+export type Guidance = "cfg" | "none";
 
 /** The LM's KV cache after a voice's conditioning rows alone (ORT never writes to inputs, so it is fed as is). */
 interface VoicePrefix {
@@ -238,13 +264,30 @@ export class ChatterboxModel {
     private readonly streaming: StreamingOptions,
     private readonly prefixCacheSize: number,
     private readonly shareKv: boolean,
+    /** English's text-position table, when the export has one (see readTextPositions). */
+    private readonly textPositions: EmbeddingTable | undefined,
+    /** Why an English model cannot guide (its export has no separate text-position table). */
+    readonly guidanceProblem: string | undefined,
   ) {}
+
+  /**
+   * "cfg" when the model runs classifier-free guidance exactly as upstream does (English with its text-position
+   * table); "none" for Turbo, which has no guidance, and for an English export without that table, which runs
+   * with cfgWeight 0 (as the exporter's own reference inference does) and refuses a request for more.
+   */
+  get guidance(): Guidance {
+    return this.variant === "english" && this.textPositions ? "cfg" : "none";
+  }
 
   static async load(dir: string, options: LoadOptions): Promise<ChatterboxModel> {
     const files = stageFiles(dir, options.dtype);
     const { sessions, provider } = await createSessions(files, options);
     const variant = detectVariant(sessions, options.variant);
     const tokenizer = await loadTokenizer(path.join(dir, "tokenizer.json"), variant);
+    const found =
+      variant === "english"
+        ? await readTextPositions(files.embed_tokens, embeddingWidth(sessions.language_model))
+        : undefined;
     return new ChatterboxModel(
       dir,
       variant,
@@ -256,6 +299,8 @@ export class ChatterboxModel {
       options.streaming ?? DEFAULT_STREAMING,
       options.voicePrefixCacheSize ?? 4,
       options.sharedKv ?? true,
+      found && "table" in found ? found.table : undefined,
+      found && "missing" in found ? found.missing : undefined,
     );
   }
 
@@ -544,19 +589,19 @@ export class ChatterboxModel {
 
     const english = this.variant === "english";
     const guided = english && options.cfgWeight !== 0;
+    if (guided && !this.textPositions)
+      throw new SynthesisError(
+        `classifier-free guidance is unavailable: ${this.guidanceProblem ?? "no table"}`,
+      );
     const batch = guided ? 2 : 1;
     const ids = this.textIds(text);
 
     mark = performance.now();
+    const positions = english ? englishPrefillPositions(ids) : [];
     const textEmbeds = await this.embed(
       ids,
       batch,
-      english
-        ? {
-            positions: englishPrefillPositions(ids),
-            exaggeration: options.exaggeration,
-          }
-        : undefined,
+      english ? { positions, exaggeration: options.exaggeration } : undefined,
     );
     let logits: ort.Tensor;
     let cache: Record<string, ort.Tensor>;
@@ -572,7 +617,14 @@ export class ChatterboxModel {
       ({ logits, cache } = await this.languageModel(textEmbeds, prefix.length, prefix.cache));
       pastLength = prefix.length + textEmbeds.dims[1]!;
     } else {
-      if (stopTextIndex > 0) unconditionalText(textEmbeds, stopTextIndex);
+      if (stopTextIndex > 0)
+        unconditionalText(
+          textEmbeds,
+          stopTextIndex,
+          UNCONDITIONAL_TEXT.english,
+          positions,
+          this.textPositions,
+        );
       const prefill = this.prefillEmbeds(conditioning.audioFeatures, textEmbeds);
       ({ logits, cache } = await this.languageModel(prefill, 0, this.emptyCache(batch)));
       pastLength = prefill.dims[1]!;

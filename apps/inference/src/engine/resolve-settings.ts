@@ -1,4 +1,4 @@
-import type { GenerationSettings, Variant } from "@tts/api";
+import { ServiceError, type GenerationSettings, type Variant } from "@tts/api";
 
 import {
   ENGLISH_CFG_WEIGHT,
@@ -7,7 +7,7 @@ import {
   TURBO_DEFAULTS,
   type SamplingParams,
 } from "./logits";
-import type { GenerationOptions } from "./model";
+import type { GenerationOptions, Guidance } from "./model";
 import { randomSeed } from "./rng";
 
 export const DEFAULT_MAX_TOKENS = 1000;
@@ -24,7 +24,19 @@ export interface ResolvedSettings {
  * given), so the seed can be reported and replayed. Every field of GenerationSettings is consumed below: adding
  * one to the schema without using it here fails to typecheck (`unused`).
  */
-export function resolveSettings(variant: Variant, settings: GenerationSettings): ResolvedSettings {
+export function resolveSettings(
+  variant: Variant,
+  settings: GenerationSettings,
+  /** The loaded model's guidance (default: English runs it); "none" makes English default to cfgWeight 0. */
+  guidance: { mode: Guidance; problem?: string } = { mode: variant === "english" ? "cfg" : "none" },
+): ResolvedSettings {
+  const guided = variant !== "english" || guidance.mode === "cfg";
+  if (!guided && (settings.cfgWeight ?? 0) > 0)
+    throw new ServiceError(
+      "BAD_REQUEST",
+      `cfgWeight must be 0 on this model: its export cannot run classifier-free guidance as upstream does ` +
+        `(${guidance.problem ?? "no text-position table"}). Leave cfgWeight out or send 0.`,
+    );
   const {
     seed = randomSeed(),
     greedy = false,
@@ -35,7 +47,7 @@ export function resolveSettings(variant: Variant, settings: GenerationSettings):
     minP,
     repetitionPenalty,
     exaggeration = ENGLISH_EXAGGERATION,
-    cfgWeight = ENGLISH_CFG_WEIGHT,
+    cfgWeight = guided ? ENGLISH_CFG_WEIGHT : 0,
     speed = 1,
     ...unused
   } = settings;

@@ -1,7 +1,7 @@
 import type { Device, Dtype, Variant } from "@tts/api";
 
 import type { KvLayout } from "./bundle";
-import type { GenerationOptions, SynthesisResult, VoiceInput } from "./model";
+import type { GenerationOptions, Guidance, SynthesisResult, VoiceInput } from "./model";
 import type { MatmulAccuracyLevel, Provider } from "./sessions";
 import type { StreamingOptions } from "./stream-decoder";
 
@@ -24,6 +24,9 @@ export interface ModelInfo {
   variant: Variant;
   provider: Provider;
   kv: KvLayout;
+  /** Whether it runs classifier-free guidance (see ChatterboxModel.guidance), and if not for English, why. */
+  guidance: Guidance;
+  guidanceProblem?: string;
 }
 
 export interface SynthesizeMessage {

@@ -56,6 +56,11 @@ export class AudioOutput {
   }
 
   /** Flushes the encoder and publishes the file: the bytes every live reader was sent. */
+  /** Committed (the stored object is visible) or aborted: nothing more will be written. */
+  get finished(): boolean {
+    return this.ended;
+  }
+
   async commit(meta: Omit<AudioMeta, "durationSeconds">): Promise<StoredObject<AudioMeta>> {
     await this.session.finish();
     await this.appending;

@@ -188,7 +188,9 @@ export class JobService implements TtsService {
   /** The audio of `owner`'s job still running, to follow while it is made; undefined once it has ended. */
   liveOutput(owner: string, id: string): AudioOutput | undefined {
     const state = this.active.get(id);
-    return state?.owner === owner ? state.output : undefined;
+    // Once committed, the stored file (with its real sizes and Range support) is what a new request gets, even
+    // in the moment before the job leaves the active set.
+    return state?.owner === owner && !state.output.finished ? state.output : undefined;
   }
 
   async get(owner: string, id: string): Promise<Job> {
@@ -536,7 +538,8 @@ export class JobService implements TtsService {
         retryAfter,
       );
     }
-    const settings = resolveSettings(engine.info.variant, request.settings);
+    const { variant, guidance, guidanceProblem } = engine.info;
+    const settings = resolveSettings(variant, request.settings, { mode: guidance, problem: guidanceProblem });
     const chunks = splitText(request.text, this.options.split);
     const job: Job = {
       id,

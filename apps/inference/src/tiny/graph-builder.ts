@@ -45,6 +45,12 @@ export class GraphBuilder {
     return name;
   }
 
+  /** The values of a float32 weight added so far (for tests that check a reader against the generator). */
+  weightValues(name: string): Float32Array | undefined {
+    const found = this.initializers.find((initializer) => initializer.name === name);
+    return found?.dtype === "float32" ? new Float32Array(found.bytes.slice().buffer) : undefined;
+  }
+
   int64(values: readonly number[], dims: readonly number[] = [values.length]): string {
     const data = BigInt64Array.from(values, (v) => BigInt(v));
     this.initializers.push({

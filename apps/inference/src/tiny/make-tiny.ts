@@ -16,6 +16,8 @@ export interface TinyBundleOptions {
   /** Generated speech tokens before the LM emits STOP (default 24); null never stops. */
   stopAfter?: number | null;
   seed?: number;
+  /** English: text-position table in embed_tokens, as the real export has (default true). */
+  textPositions?: boolean;
   hidden?: number;
   heads?: number;
   layers?: number;
@@ -55,6 +57,7 @@ export async function makeTinyBundle(dir: string, options: TinyBundleOptions): P
     stopAfter,
     textVocab: tokenizer.vocabSize,
     seed: options.seed ?? 0,
+    ...(options.textPositions === false && { textPositions: false }),
   };
   if (config.hidden % config.heads !== 0) throw new RangeError("hidden must be a multiple of heads");
   const suffix = DTYPE_SUFFIX[config.kvDtype === "float16" ? "fp16" : "fp32"];

@@ -46,7 +46,7 @@ import {
 import { syntheticVoice } from "../engine/synthetic-voice";
 import { GraphBuilder } from "./graph-builder";
 import { attr } from "./onnx-writer";
-import { speechEncoder, stageSeed, Weights, type TinyModelConfig } from "./tiny-graphs";
+import { speechEncoder, stageSeed, TINY_TEXT_POSITIONS, Weights, type TinyModelConfig } from "./tiny-graphs";
 import { englishTokenizer, turboTokenizer } from "./tiny-tokenizer";
 
 export type StandinDtype = "fp32" | "q4";
@@ -610,10 +610,16 @@ export function standinEmbedTokens(c: ResolvedStandin): GraphBuilder {
     g.op("Gather", [speechPositions, clip(positionIds, MAX_POSITIONS - 1)]),
   ]);
   const emotion = g.op("Mul", [unsqueeze(g, exaggeration, [1, 2]), w.tensor([H], 1)]);
+  // Text rows are token + learned text position, as in the export (a plain fp32 table, whatever the dtype).
+  const textPositions = w.tensor([TINY_TEXT_POSITIONS, H], 0.3);
+  const textEmbeds = g.op("Add", [
+    text(clip(ids, c.textVocab - 1)),
+    g.op("Gather", [textPositions, clip(positionIds, TINY_TEXT_POSITIONS - 1)]),
+  ]);
   const embeds = g.op("Where", [
     unsqueeze(g, isEmotion, [2]),
     emotion,
-    g.op("Where", [unsqueeze(g, isText, [2]), text(clip(ids, c.textVocab - 1)), speechEmbeds]),
+    g.op("Where", [unsqueeze(g, isText, [2]), textEmbeds, speechEmbeds]),
   ]);
   const isSpeech = unsqueeze(g, g.op("Not", [g.op("Or", [isText, isEmotion])]), [2]);
   g.output("inputs_embeds", withMarker(embeds, isSpeech), "float32", ["batch_size", "sequence_length", H]);

@@ -41,7 +41,17 @@ export interface TinyModelConfig {
   stopAfter: number | null;
   textVocab: number;
   seed: number;
+  /**
+   * English: text rows are `text token + text position`, two plain tables behind Gathers added, as in the real
+   * export (default). False leaves the positions out, an export of another structure (guidance falls back).
+   */
+  textPositions?: boolean;
 }
+
+/** Rows of English's text-position table in tiny bundles (upstream learns 2048 + 2). */
+export const TINY_TEXT_POSITIONS = 2050;
+/** The tiny generator's name for that table (the engine finds it by structure, never by this name). */
+export const TINY_TEXT_POSITION_WEIGHT = "tiny_table_7";
 
 const MAX_POSITIONS = 4096;
 const PROMPT_FRAMES = 250; // 10 s of 40 ms frames: prompt tokens and decoder conditioning
@@ -199,8 +209,20 @@ export function embedTokens(config: TinyModelConfig, w: Weights): GraphBuilder {
     g.op("Gather", [speechTable, clip(ids, vocab - 1)]),
     g.op("Gather", [speechPositions, clip(positionIds, MAX_POSITIONS - 1)]),
   ]);
-  const text = g.op("Gather", [textTable, clip(ids, config.textVocab - 1)]);
+  const textTokens = g.op("Gather", [textTable, clip(ids, config.textVocab - 1)]);
   const emotionVector = g.weight(clearMarker(w.matrix(1, H, 1), H), [H]);
+  // Drawn after every other table, so the others keep their values whether or not it is used.
+  const textPositionValues = clearMarker(w.matrix(TINY_TEXT_POSITIONS, H, 0.3), H);
+  const text =
+    config.textPositions === false
+      ? textTokens
+      : g.op("Add", [
+          textTokens,
+          g.op("Gather", [
+            g.weight(textPositionValues, [TINY_TEXT_POSITIONS, H], TINY_TEXT_POSITION_WEIGHT),
+            clip(positionIds, TINY_TEXT_POSITIONS - 1),
+          ]),
+        ]);
   const emotion = g.op("Mul", [unsqueeze(g, exaggeration, [1, 2]), emotionVector]);
   const embeds = g.op("Where", [
     unsqueeze(g, isEmotion, [2]),

@@ -5,9 +5,9 @@
  */
 import { TURBO_TAGS } from "@tts/api";
 
-import { ENGLISH_START_TEXT, ENGLISH_STOP_TEXT } from "../engine/contract";
+import { ENGLISH_START_TEXT, ENGLISH_STOP_TEXT, ENGLISH_TEXT_VOCAB } from "../engine/contract";
 
-export const ENGLISH_TEXT_VOCAB = 704;
+export { ENGLISH_TEXT_VOCAB };
 
 /** GPT-2's byte -> printable character table, as the ByteLevel pre-tokenizer expects it in the vocab. */
 function bytesToUnicode(): string[] {

@@ -41,7 +41,12 @@ function Slider({ id, label, hint, value, min, max, step, onChange }: SliderProp
 type NumericSetting = "temperature" | "speed" | "exaggeration" | "cfgWeight";
 
 /** The sliders, in order; `english` ones only on an English node. */
-const SLIDERS: (Omit<SliderProps, "value" | "onChange"> & { key: NumericSetting; english?: true })[] = [
+const SLIDERS: (Omit<SliderProps, "value" | "onChange"> & {
+  key: NumericSetting;
+  english?: true;
+  /** Only where the node runs classifier-free guidance (health: `model.guidance`). */
+  guided?: true;
+})[] = [
   {
     key: "temperature",
     id: "setting-temperature",
@@ -79,6 +84,7 @@ const SLIDERS: (Omit<SliderProps, "value" | "onChange"> & { key: NumericSetting;
     max: 2,
     step: 0.05,
     english: true,
+    guided: true,
   },
 ];
 
@@ -87,25 +93,27 @@ export function SettingsPanel({
   settings,
   onChange,
   variant,
+  guided,
 }: {
   settings: SpeechSettings;
   onChange: (settings: SpeechSettings) => void;
   variant: Variant | undefined;
+  guided: boolean;
 }) {
   return (
     <details className="settings">
       <summary>Settings</summary>
       <div className="settings-grid">
-        {SLIDERS.filter((slider) => !slider.english || variant === "english").map(
-          ({ key, english: _, ...slider }) => (
-            <Slider
-              key={key}
-              {...slider}
-              value={settings[key]}
-              onChange={(value) => onChange({ ...settings, [key]: value })}
-            />
-          ),
-        )}
+        {SLIDERS.filter(
+          (slider) => (!slider.english || variant === "english") && (!slider.guided || guided),
+        ).map(({ key, english: _english, guided: _guided, ...slider }) => (
+          <Slider
+            key={key}
+            {...slider}
+            value={settings[key]}
+            onChange={(value) => onChange({ ...settings, [key]: value })}
+          />
+        ))}
         <div className="slider">
           <label htmlFor="setting-seed">Seed</label>
           <input

@@ -16,6 +16,7 @@ export function Studio({ apiBase }: { apiBase: string }) {
   const utils = api.useUtils();
   const health = api.health.useQuery(undefined, { refetchInterval: HEALTH_REFRESH_MS, retry: 1 });
   const variant = health.data?.model.variant;
+  const guided = health.data?.model.guidance === "cfg";
   const [text, setText] = useState("");
   const [voiceId, setVoiceId] = useState("");
   const [settings, setSettings] = useState(DEFAULT_SPEECH_SETTINGS);
@@ -34,7 +35,7 @@ export function Studio({ apiBase }: { apiBase: string }) {
   const onSubmit = (event: FormEvent) => {
     event.preventDefault();
     requestedAt.current = Date.now();
-    synthesize.mutate(synthesizeRequest(text, voiceId, settings, variant ?? "turbo"));
+    synthesize.mutate(synthesizeRequest(text, voiceId, settings, variant ?? "turbo", guided));
   };
   const formats = health.data?.audioFormats ?? ["wav"];
 
@@ -57,7 +58,7 @@ export function Studio({ apiBase }: { apiBase: string }) {
           onChange={setVoiceId}
           maxUploadBytes={health.data?.limits.maxUploadBytes}
         />
-        <SettingsPanel settings={settings} onChange={setSettings} variant={variant} />
+        <SettingsPanel settings={settings} onChange={setSettings} variant={variant} guided={guided} />
         <div className="submit-row">
           <button type="submit" className="primary" disabled={!text.trim() || synthesize.isPending}>
             {synthesize.isPending ? "Sending…" : "Speak"}

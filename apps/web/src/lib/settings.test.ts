@@ -22,5 +22,8 @@ describe("synthesizeRequest", () => {
       exaggeration: 1.2,
       cfgWeight: 0.5,
     });
+    // An English node that runs no guidance gets no weight (it would refuse one above 0).
+    expect(synthesizeRequest("Hi.", "", settings, "english", false)).not.toHaveProperty("cfgWeight");
+    expect(synthesizeRequest("Hi.", "", settings, "english", false)).toHaveProperty("exaggeration", 1.2);
   });
 });

@@ -22,12 +22,16 @@ export const DEFAULT_SPEECH_SETTINGS: SpeechSettings = {
 
 type SynthesizeInput = RouterInputs["tts"]["synthesize"];
 
-/** The request for `text`: English-only settings go only to an English node. */
+/**
+ * The request for `text`: English-only settings go only to an English node, and the guidance weight only to one
+ * that runs guidance (an English export without it refuses any weight above 0).
+ */
 export function synthesizeRequest(
   text: string,
   voiceId: string,
   settings: SpeechSettings,
   variant: Variant,
+  guided = variant === "english",
 ): SynthesizeInput {
   const seed = settings.seed.trim() === "" ? undefined : Number(settings.seed);
   return {
@@ -37,6 +41,7 @@ export function synthesizeRequest(
     temperature: settings.temperature,
     speed: settings.speed,
     ...(seed !== undefined && { seed }),
-    ...(variant === "english" && { exaggeration: settings.exaggeration, cfgWeight: settings.cfgWeight }),
+    ...(variant === "english" && { exaggeration: settings.exaggeration }),
+    ...(variant === "english" && guided && { cfgWeight: settings.cfgWeight }),
   };
 }

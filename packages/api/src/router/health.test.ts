@@ -11,6 +11,8 @@ const notReady = {
   provider: null,
   notReady: { category: "hub-unreachable", advice: "The model hub could not be reached. Retrying." },
   manifest: null,
+  guidance: null,
+  guidanceProblem: null,
 } as const;
 
 describe("health", () => {

@@ -40,6 +40,13 @@ export const modelStatusSchema = z.object({
    * TTS_MODEL_DIR, which has no manifest to check against; null until the files are found.
    */
   manifest: z.enum(["verified", "absent"]).nullable(),
+  /**
+   * "cfg": English runs classifier-free guidance exactly as upstream (cfgWeight defaults to 0.5); "none": no
+   * guidance (Turbo; or an English export without a separate text-position table, where cfgWeight defaults to 0
+   * and a request for more is refused, with `guidanceProblem` saying why). Null until the model is loaded.
+   */
+  guidance: z.enum(["cfg", "none"]).nullable(),
+  guidanceProblem: z.string().nullable(),
 });
 export type ModelStatus = z.infer<typeof modelStatusSchema>;
 

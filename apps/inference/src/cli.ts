@@ -283,6 +283,10 @@ models
     24,
   )
   .option("--seed <n>", "weights seed", number("--seed", { integer: true, min: 0 }), 0)
+  .option(
+    "--no-text-positions",
+    "English: leave the text-position table out of embed_tokens (an export that cannot run guidance)",
+  )
   .action(
     async (flags: {
       variant: Variant;
@@ -290,12 +294,14 @@ models
       kvDtype: "float32" | "float16";
       stopAfter: number | "never";
       seed: number;
+      textPositions: boolean;
     }) => {
       const bundle = await makeTinyBundle(path.resolve(flags.out), {
         variant: flags.variant,
         kvDtype: flags.kvDtype,
         stopAfter: flags.stopAfter === "never" ? null : flags.stopAfter,
         seed: flags.seed,
+        textPositions: flags.textPositions,
       });
       console.log(
         `tiny-random ${flags.variant} bundle (${bundle.files.length} files, KV ${flags.kvDtype}) -> ${bundle.dir}`,

@@ -70,7 +70,16 @@ async function waitFor<T>(
  */
 export async function startInference(
   env: Record<string, string>,
-  { model = "tiny", variant = "turbo" }: { model?: "tiny" | "download"; variant?: "turbo" | "english" } = {},
+  {
+    model = "tiny",
+    variant = "turbo",
+    textPositions = true,
+  }: {
+    model?: "tiny" | "download";
+    variant?: "turbo" | "english";
+    /** English: false makes a bundle whose embed_tokens has no text-position table (no guidance). */
+    textPositions?: boolean;
+  } = {},
 ): Promise<RunningProcess & { url: string }> {
   const inferenceDir = path.dirname(require.resolve("@tts/inference/package.json"));
   const work = mkdtempSync(path.join(tmpdir(), "tts-e2e-"));
@@ -78,7 +87,11 @@ export async function startInference(
   if (model === "tiny") {
     const made = spawnSync(
       process.execPath,
-      ["dist/cli.js", "models", "make-tiny", "--variant", variant, "--out", bundle],
+      [
+        "dist/cli.js",
+        ...["models", "make-tiny", "--variant", variant, "--out", bundle],
+        ...(textPositions ? [] : ["--no-text-positions"]),
+      ],
       { cwd: inferenceDir, encoding: "utf8" },
     );
     if (made.status !== 0) throw new Error(`make-tiny failed: ${made.stderr}`);

@@ -36,3 +36,30 @@ it("offers exaggeration and CFG weight on an English node, sends them, and shows
     .poll(() => page.getByTestId("job-status").textContent(), { timeout: 30_000 })
     .toMatch(/^Done: .* \(seed 42\)/);
 });
+
+it("on an English export that cannot run guidance, hides the CFG weight and sends none, and still speaks", async () => {
+  const unguided = await startStack({ inferenceOptions: { variant: "english", textPositions: false } });
+  try {
+    const page = await unguided.browser.newPage();
+    await page.goto(`${unguided.web.url}/tts`);
+    await expect
+      .poll(() => page.getByTestId("status-badge").textContent(), { timeout: 15_000 })
+      .toMatch(/Chatterbox english/);
+    await page.locator("details.settings summary").click();
+    await expect.poll(() => page.getByLabel("Exaggeration").count()).toBe(1);
+    expect(await page.getByLabel("CFG weight").count()).toBe(0);
+    await page.getByLabel("Text", { exact: true }).fill("No guidance here.");
+    const [request] = await Promise.all([
+      page.waitForRequest((r) => r.url().includes("/trpc/tts.synthesize")),
+      page.getByRole("button", { name: "Speak" }).click(),
+    ]);
+    const sent = (JSON.parse(request.postData() ?? "{}") as Record<string, unknown>)["0"];
+    expect(sent).toHaveProperty("exaggeration");
+    expect(sent).not.toHaveProperty("cfgWeight");
+    await expect
+      .poll(() => page.getByTestId("job-status").textContent(), { timeout: 30_000 })
+      .toMatch(/^Done: /);
+  } finally {
+    await unguided.stop();
+  }
+});

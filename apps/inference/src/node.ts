@@ -337,6 +337,7 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
     ...(settings.keepAliveSeconds !== undefined && { keepAliveMs: settings.keepAliveSeconds * 1000 }),
     notReady,
     variant: () => engine?.info.variant,
+    guided: () => engine?.info.guidance === "cfg",
     configuredVariant: settings.model.variant,
     voices,
     voiceAliases: settings.voiceAliases,

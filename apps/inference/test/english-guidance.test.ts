@@ -204,4 +204,20 @@ describe("an English export without a separate text-position table", () => {
     ).toThrow(ServiceError);
     expect(resolveSettings("english", {}, { mode: "none" }).generation.cfgWeight).toBe(0);
   });
+
+  it("takes only the exaggeration of an OpenAI client's delivery preset", async () => {
+    const res = await fetch(`${node.url}/v1/audio/speech`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({
+        model: "tts-1",
+        input: "Calmly.",
+        instructions: "Speak in a calm voice.",
+        response_format: "wav",
+      }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-instructions-applied")).toBe("calm (exaggeration 0.3, cfg_weight 0)");
+    await res.arrayBuffer();
+  });
 });

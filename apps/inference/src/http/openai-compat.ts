@@ -53,11 +53,15 @@ export interface AppliedInstructions {
   applied: string;
 }
 
-/** Applies `instructions` to English settings; values the request set itself win over the preset. */
+/**
+ * Applies `instructions` to English settings; values the request set itself win over the preset. A model that
+ * runs no guidance takes the preset's exaggeration alone.
+ */
 export function applyInstructions(
   instructions: string | undefined,
   variant: Variant | undefined,
   settings: GenerationSettings,
+  guided = true,
 ): AppliedInstructions {
   if (!instructions?.trim()) return { settings, applied: "none" };
   if (variant !== "english")
@@ -67,11 +71,11 @@ export function applyInstructions(
     keyof typeof DELIVERY_PRESETS | undefined;
   if (!name)
     return { settings, applied: `none (no delivery word: ${Object.keys(DELIVERY_PRESETS).join(", ")})` };
-  const preset = DELIVERY_PRESETS[name];
-  const merged = { ...preset, ...stripUndefined(settings) };
+  const { exaggeration, cfgWeight } = DELIVERY_PRESETS[name];
+  const merged = { exaggeration, ...(guided && { cfgWeight }), ...stripUndefined(settings) };
   return {
     settings: merged,
-    applied: `${name} (exaggeration ${merged.exaggeration}, cfg_weight ${merged.cfgWeight})`,
+    applied: `${name} (exaggeration ${merged.exaggeration}, cfg_weight ${merged.cfgWeight ?? 0})`,
   };
 }
 

@@ -74,6 +74,8 @@ export interface InferenceServerOptions {
   notReady: () => NotReady | null;
   /** The loaded variant (undefined while the model loads). */
   variant: () => Variant | undefined;
+  /** Whether the loaded model runs classifier-free guidance. */
+  guided: () => boolean;
   /** The variant this node is configured for, named in lists before the model has loaded. */
   configuredVariant: Variant;
   voices: VoiceLibrary;
@@ -303,6 +305,7 @@ export function createInferenceServer(options: InferenceServerOptions): Inferenc
             maxInputLength: limits.maxSpeechInputLength,
             voiceAliases: options.voiceAliases,
             variant: options.variant,
+            guided: options.guided,
             onFirstAudio: (seconds) => metrics.jobs.firstAudio(seconds, "speech"),
           }),
         ),

@@ -40,6 +40,8 @@ export interface SpeechRouteOptions {
   maxInputLength: number;
   /** The loaded variant; `model` may name it, or any OpenAI model name (served by it). */
   variant: () => Variant | undefined;
+  /** Whether the loaded model runs classifier-free guidance (English with its text-position table). */
+  guided: () => boolean;
   /** Seconds from the request to its first audio sample written onto the response. */
   onFirstAudio: (seconds: number) => void;
 }
@@ -80,7 +82,12 @@ export async function handleSpeech(
     }
   }
   const { input, response_format: format, stream_format } = request;
-  const { settings, applied } = applyInstructions(request.instructions, variant, request.settings);
+  const { settings, applied } = applyInstructions(
+    request.instructions,
+    variant,
+    request.settings,
+    options.guided(),
+  );
   if (input.length > options.maxInputLength) {
     throw new ServiceError(
       "BAD_REQUEST",

@@ -429,9 +429,15 @@ export async function createInferenceNode(settings: NodeSettings, logger: Logger
         workers: model.workers,
         threads: model.threads,
         batchRows: model.batchRows,
+        guidance: engine.info.guidance,
       },
       "model ready",
     );
+    if (engine.info.guidanceProblem)
+      logger.warn(
+        { guidanceProblem: engine.info.guidanceProblem },
+        "English runs without classifier-free guidance (cfgWeight 0): its export cannot build the unconditional row as upstream does",
+      );
     onActivity(0);
   })();
   ready.catch(() => undefined); // only shutdown ends it early; nobody need await it

@@ -2,6 +2,8 @@
 // learned text-position embeddings alone (text tokens zeroed before positions are added). The reference below
 // runs the graphs with ONNX Runtime directly and builds that row from the tiny generator's own table, so it
 // shares nothing with the engine's guidance code or its table reader.
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 
 import * as ort from "onnxruntime-node";
@@ -14,6 +16,7 @@ import { ChatterboxModel, type GenerationOptions } from "../src/engine/model";
 import { resolveSettings } from "../src/engine/resolve-settings";
 import { syntheticVoice } from "../src/engine/synthetic-voice";
 import { readTextPositions } from "../src/engine/text-positions";
+import { GraphBuilder } from "../src/tiny/graph-builder";
 import type { TinyBundle } from "../src/tiny/make-tiny";
 import { embedTokens, stageSeed, TINY_TEXT_POSITION_WEIGHT, Weights } from "../src/tiny/tiny-graphs";
 import { startTestNode, trpcClientError, type TestNode } from "./support/node";
@@ -219,5 +222,42 @@ describe("an English export without a separate text-position table", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("x-instructions-applied")).toBe("calm (exaggeration 0.3, cfg_weight 0)");
     await res.arrayBuffer();
+  });
+});
+
+describe("reading the text-position table", () => {
+  /** An embed_tokens-like graph: token table [704, 8] + a position table built by `positions`. */
+  async function graphWith(positions: (g: GraphBuilder) => string): Promise<string> {
+    const g = new GraphBuilder("embed_tokens");
+    const ids = g.input("input_ids", "int64", ["b", "s"]);
+    const pos = g.input("position_ids", "int64", ["b", "s"]);
+    const tokens = g.op("Gather", [g.weight(new Float32Array(704 * 8), [704, 8]), ids]);
+    g.output("inputs_embeds", g.op("Add", [tokens, g.op("Gather", [positions(g), pos])]), "float32", [
+      "b",
+      "s",
+      8,
+    ]);
+    const dir = await mkdtemp(path.join(tmpdir(), "text-positions-"));
+    const { model, externalData } = g.build("embed_tokens.onnx_data");
+    await writeFile(path.join(dir, "embed_tokens.onnx"), model);
+    if (externalData) await writeFile(path.join(dir, "embed_tokens.onnx_data"), externalData);
+    return path.join(dir, "embed_tokens.onnx");
+  }
+
+  it("checks the table's width against the hidden size, and refuses a table of another data type", async () => {
+    const table = Float32Array.from({ length: 16 * 8 }, (_, i) => i / 10);
+    const file = await graphWith((g) => g.weight(table, [16, 8]));
+    const found = await readTextPositions(file, 8);
+    expect("table" in found && [...found.table.values]).toEqual([...table]);
+    expect(await readTextPositions(file, 1024)).toEqual({
+      missing: expect.stringMatching(/is \[16, 8\], not \[n, 1024\]/) as string,
+    });
+    const ints = await graphWith((g) =>
+      g.int64(
+        Array.from({ length: 16 * 8 }, () => 1),
+        [16, 8],
+      ),
+    );
+    await expect(readTextPositions(ints, 8)).rejects.toThrow(/holds data type 7, not float32 or float16/);
   });
 });

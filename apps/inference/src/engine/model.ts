@@ -284,9 +284,14 @@ export class ChatterboxModel {
     const { sessions, provider } = await createSessions(files, options);
     const variant = detectVariant(sessions, options.variant);
     const tokenizer = await loadTokenizer(path.join(dir, "tokenizer.json"), variant);
+    // An export whose table cannot be used (another structure, a data type we do not read) runs unguided.
     const found =
       variant === "english"
-        ? await readTextPositions(files.embed_tokens, embeddingWidth(sessions.language_model))
+        ? await readTextPositions(files.embed_tokens, embeddingWidth(sessions.language_model)).catch(
+            (error: unknown) => ({
+              missing: `its text-position table could not be read (${error instanceof Error ? error.message : String(error)})`,
+            }),
+          )
         : undefined;
     return new ChatterboxModel(
       dir,

@@ -113,8 +113,8 @@ async function tensorValues(tensor: TensorProto, dir: string, count: number): Pr
     throw new Error(
       `table ${tensor.name} has ${bytes.length} bytes, not ${count} ${half ? "halves" : "floats"}`,
     );
-  // Copied to an aligned buffer: protobuf slices may start at any byte.
-  const aligned = bytes.slice().buffer;
+  // Copied into a buffer of its own: protobuf hands out Node Buffers, views into a shared pool at any offset.
+  const aligned = new Uint8Array(bytes).buffer;
   if (!half) return new Float32Array(aligned);
   const halves = new Uint16Array(aligned);
   const out = new Float32Array(count);

@@ -8,13 +8,18 @@ import { policyDocument, serviceRole, type AwsContext, type Statement } from "./
 import { INFERENCE_PORT, type LoadBalancer } from "./load-balancer.ts";
 import { MODEL_CACHE_PATH, ModelCache } from "./models-cache.ts";
 import type { Network } from "./network.ts";
-import { collectorConfig, OTLP_ENDPOINT, XRAY_WRITE_ACTIONS, type LogGroups } from "./observability.ts";
+import {
+  COLLECTOR_CONTAINER,
+  collectorConfig,
+  OTLP_ENDPOINT,
+  XRAY_WRITE_ACTIONS,
+  type LogGroups,
+} from "./observability.ts";
 import type { AppSecrets, EcsSecret } from "./secrets.ts";
 import type { AudioBucket } from "./storage.ts";
 
 export const INFERENCE_SERVICE_NAME = "inference";
 const INFERENCE_CONTAINER = "inference";
-const COLLECTOR_CONTAINER = "collector";
 const MODELS_VOLUME = "models";
 
 export interface InferenceServiceArgs {

@@ -8,6 +8,8 @@ export const METRICS_NAMESPACE = "TTS/Inference";
 /** The node's Prometheus gauges that scaling and alarms read (apps/inference/src/http/metrics.ts). */
 export const QUEUE_DEPTH_METRIC = "tts_queue_depth";
 export const IN_FLIGHT_METRIC = "tts_jobs_in_flight";
+/** The ADOT collector's container name, beside the node and beside the web server. */
+export const COLLECTOR_CONTAINER = "collector";
 /** Where the node sends OTLP traces: the collector beside it in the task. */
 export const OTLP_ENDPOINT = "http://localhost:4318";
 

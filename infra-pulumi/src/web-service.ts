@@ -9,13 +9,18 @@ import { aliasRecord, validatedCertificate } from "./dns.ts";
 import { policyDocument, serviceRole, type AwsContext } from "./iam.ts";
 import type { LoadBalancer } from "./load-balancer.ts";
 import type { Network } from "./network.ts";
-import { collectorConfig, logGroup, OTLP_ENDPOINT, XRAY_WRITE_ACTIONS } from "./observability.ts";
+import {
+  COLLECTOR_CONTAINER,
+  collectorConfig,
+  logGroup,
+  OTLP_ENDPOINT,
+  XRAY_WRITE_ACTIONS,
+} from "./observability.ts";
 import type { AppSecrets } from "./secrets.ts";
 
 /** The standalone Next.js server's port (apps/web/Dockerfile). */
 export const WEB_PORT = 3000;
 export const WEB_SERVICE_NAME = "web";
-const COLLECTOR_CONTAINER = "collector";
 /** CloudFront sends it to the ALB, which forwards the web host only with it: the ALB is no back door. */
 export const ORIGIN_HEADER = "X-Origin-Verify";
 

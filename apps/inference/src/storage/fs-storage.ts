@@ -7,7 +7,15 @@ import { createKeyedLock } from "../fs/key-lock";
 import { ifExists, removeIfExists, statIfExists } from "../fs/missing";
 import { mapPool } from "../fs/pool";
 import { assertValidId, isValidId } from "./ids";
-import { checkRange, checkTtl, decodeObject, encodeObject, isExpired, sweepEvery } from "./object-codec";
+import {
+  checkRange,
+  checkTtl,
+  decodeObject,
+  encodeObject,
+  isExpired,
+  sweepEvery,
+  sweepInTurn,
+} from "./object-codec";
 import {
   StorageWriteError,
   type AudioMeta,
@@ -58,11 +66,7 @@ export async function createFsStorage({
   );
   // Job records live as long as the audio of their jobs would; a running job's record is renewed as it runs.
   const jobs = await createFsCollection<JobRecord>(path.join(dataDir, "jobs"), audioTtlMs, now, roomToWrite);
-  const sweepAll = async () => {
-    await voices.sweep();
-    await audio.sweep();
-    await jobs.sweep();
-  };
+  const sweepAll = sweepInTurn(voices, audio, jobs);
   // Audio that expired while the node was down goes now; everything unexpired survives the restart.
   await sweepAll();
   const sweeping = sweepEvery(sweepIntervalMs, sweepAll, onSweepError);

@@ -53,6 +53,13 @@ export function checkRange(range: ByteRange | undefined): void {
   }
 }
 
+/** Sweeps each collection in turn, one at a time (a sweep lists, then deletes what expired). */
+export function sweepInTurn(...collections: { sweep(): Promise<number> }[]): () => Promise<void> {
+  return async () => {
+    for (const collection of collections) await collection.sweep();
+  };
+}
+
 /**
  * Runs `sweep` every `intervalMs` in the background, never two at once (slow storage must not pile sweeps up);
  * `stop` clears the timer and waits for a sweep in progress.

@@ -17,7 +17,15 @@ import {
 import { createKeyedLock } from "../fs/key-lock";
 import { mapPool } from "../fs/pool";
 import { assertValidId } from "./ids";
-import { checkRange, checkTtl, decodeObject, encodeObject, isExpired, sweepEvery } from "./object-codec";
+import {
+  checkRange,
+  checkTtl,
+  decodeObject,
+  encodeObject,
+  isExpired,
+  sweepEvery,
+  sweepInTurn,
+} from "./object-codec";
 import type {
   AudioMeta,
   ByteRange,
@@ -90,11 +98,7 @@ export async function createS3Storage({
   const voices = createS3Collection<VoiceMeta>(s3, `${prefix}voices/`, null, now, spool);
   const audio = createS3Collection<AudioMeta>(s3, `${prefix}audio/`, audioTtlMs, now, spool);
   const jobs = createS3Collection<JobRecord>(s3, `${prefix}jobs/`, audioTtlMs, now, spool);
-  const sweepAll = async () => {
-    await voices.sweep();
-    await audio.sweep();
-    await jobs.sweep();
-  };
+  const sweepAll = sweepInTurn(voices, audio, jobs);
   await sweepAll();
   const sweeping = sweepEvery(sweepIntervalMs, sweepAll, onSweepError);
   return {

@@ -91,7 +91,11 @@ interface JobState {
   chunksDone: number;
   tokens: number;
   output: AudioOutput;
+  /** Settles when the job ends; it starts running at `launch` (once recorded). */
   result: Promise<Job>;
+  launch: () => void;
+  /** It will never run (its record could not be written): `result` rejects with `reason`. */
+  abandon: (reason: unknown) => void;
 }
 
 /** A job that ended without audio, kept in memory with its owner. */
@@ -464,7 +468,9 @@ export class JobService implements TtsService {
       throw error;
     }
     const admitted = { ...state.job };
+    // Recorded before it runs: a caller that follows its audio is then always there from the first byte.
     await this.recordAdmitted(state);
+    state.launch();
     return { state, admitted };
   }
 
@@ -479,9 +485,11 @@ export class JobService implements TtsService {
       await records.save(state.owner, state.job);
     } catch (error) {
       const failure = storageFailure(error, "no job was started");
-      state.controller.abort(failure);
-      await state.result.catch(() => undefined);
-      this.unfinished.delete(state.job.id);
+      // It never ran: it leaves the queue, its writer is discarded, and nothing of it stays.
+      state.abandon(failure);
+      this.active.delete(state.job.id);
+      this.updateGauges();
+      await state.output.abort(failure instanceof Error ? failure : new Error(String(failure)));
       await records.remove(state.job.id).catch(() => undefined);
       throw failure;
     }
@@ -554,6 +562,8 @@ export class JobService implements TtsService {
       tokens: null,
       seed: settings.generation.seed,
     };
+    let begin!: (run: Promise<Job>) => void;
+    const result = new Promise<Job>((resolve) => (begin = resolve));
     const state: JobState = {
       job,
       owner,
@@ -565,10 +575,14 @@ export class JobService implements TtsService {
       output: new AudioOutput(this.options.encoders, writer, job.format, settings.speed, () =>
         this.options.metrics.firstAudio((this.now() - job.createdAt) / 1000, "job"),
       ),
-      result: Promise.resolve() as never,
+      result,
+      // A cancel or delete meanwhile awaits `result`, so it sees the job through to its end.
+      launch: () => begin(traceJob(job, chunks.length, this.execute(engine, state, settings))),
+      abandon: (reason) =>
+        begin(Promise.reject(reason instanceof Error ? reason : new Error(String(reason)))),
     };
+    result.catch(() => undefined); // abandoned: the caller of start() is told instead
     this.active.set(job.id, state);
-    state.result = traceJob(job, chunks.length, this.execute(engine, state, settings));
     this.updateGauges();
     return state;
   }

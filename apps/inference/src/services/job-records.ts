@@ -31,8 +31,8 @@ const isActive = (job: Job) => job.status === "queued" || job.status === "runnin
 
 /**
  * The shared records of jobs that have no stored audio: written by the node that runs each job, read by every
- * node on the same storage. Writes for one job are applied in order and logged when they fail; only the first
- * one (the job is admitted) is worth failing a request for, the rest change how other nodes see a job, not it.
+ * node on the same storage. Writes for one job are applied in order and logged when they fail; a failed write
+ * changes how other nodes see a job until the next one succeeds, never the job itself.
  */
 export class JobRecords {
   private readonly pending = new Map<string, Promise<void>>();

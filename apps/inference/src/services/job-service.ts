@@ -94,8 +94,6 @@ interface JobState {
   /** Settles when the job ends; it starts running at `launch` (once recorded). */
   result: Promise<Job>;
   launch: () => void;
-  /** It will never run (its record could not be written): `result` rejects with `reason`. */
-  abandon: (reason: unknown) => void;
 }
 
 /** A job that ended without audio, kept in memory with its owner. */
@@ -475,24 +473,12 @@ export class JobService implements TtsService {
   }
 
   /**
-   * The job's first record: once the caller has its id, any node must be able to find it. A job that cannot be
-   * recorded is stopped and forgotten, and the caller told, as for any storage failure before a job starts.
+   * The job's first record, written before it runs so that any node can find it once the caller has its id. A
+   * failed write (logged by the records) does not fail the job: other nodes see it from its next record write
+   * (it starts running, or the heartbeat), and a storage hiccup in shared state costs no one their speech.
    */
   private async recordAdmitted(state: JobState): Promise<void> {
-    const records = this.options.cluster?.records;
-    if (!records) return;
-    try {
-      await records.save(state.owner, state.job);
-    } catch (error) {
-      const failure = storageFailure(error, "no job was started");
-      // It never ran: it leaves the queue, its writer is discarded, and nothing of it stays.
-      state.abandon(failure);
-      this.active.delete(state.job.id);
-      this.updateGauges();
-      await state.output.abort(failure instanceof Error ? failure : new Error(String(failure)));
-      await records.remove(state.job.id).catch(() => undefined);
-      throw failure;
-    }
+    await this.options.cluster?.records.save(state.owner, state.job).catch(() => undefined);
   }
 
   /** Queues the job, or refuses it; synchronous, so no other request can slip past the checks meanwhile. */
@@ -578,10 +564,7 @@ export class JobService implements TtsService {
       result,
       // A cancel or delete meanwhile awaits `result`, so it sees the job through to its end.
       launch: () => begin(traceJob(job, chunks.length, this.execute(engine, state, settings))),
-      abandon: (reason) =>
-        begin(Promise.reject(reason instanceof Error ? reason : new Error(String(reason)))),
     };
-    result.catch(() => undefined); // abandoned: the caller of start() is told instead
     this.active.set(job.id, state);
     this.updateGauges();
     return state;
